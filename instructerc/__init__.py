@@ -1,0 +1,3 @@
+"""instructerc: LLM-based generative emotion reasoning for conversations."""
+
+__version__ = "0.1.0"
