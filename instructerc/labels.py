@@ -15,31 +15,77 @@ from dataclasses import dataclass, field
 # IEMOCAP and EmoryNLP. Only near-synonyms belong here; broader grouping is the emotion wheels' job.
 SYNONYMS: dict[str, str] = {
     # neutral
-    "neutral": "neutral", "neu": "neutral", "no emotion": "neutral", "none": "neutral", "calm": "neutral",
+    "neutral": "neutral",
+    "neu": "neutral",
+    "no emotion": "neutral",
+    "none": "neutral",
+    "calm": "neutral",
     "neutrality": "neutral",
     # joy
-    "joy": "joy", "joyful": "joy", "joyous": "joy", "happy": "joy", "happiness": "joy", "hap": "joy",
-    "glad": "joy", "delighted": "joy", "cheerful": "joy", "pleased": "joy",
+    "joy": "joy",
+    "joyful": "joy",
+    "joyous": "joy",
+    "happy": "joy",
+    "happiness": "joy",
+    "hap": "joy",
+    "glad": "joy",
+    "delighted": "joy",
+    "cheerful": "joy",
+    "pleased": "joy",
     # sadness
-    "sadness": "sadness", "sad": "sadness", "sorrow": "sadness", "unhappy": "sadness", "unhappiness": "sadness",
-    "upset": "sadness", "depressed": "sadness",
+    "sadness": "sadness",
+    "sad": "sadness",
+    "sorrow": "sadness",
+    "unhappy": "sadness",
+    "unhappiness": "sadness",
+    "upset": "sadness",
+    "depressed": "sadness",
     # anger
-    "anger": "anger", "angry": "anger", "mad": "anger", "ang": "anger", "furious": "anger", "rage": "anger",
-    "irritated": "anger", "annoyed": "anger", "annoyance": "anger",
+    "anger": "anger",
+    "angry": "anger",
+    "mad": "anger",
+    "ang": "anger",
+    "furious": "anger",
+    "rage": "anger",
+    "irritated": "anger",
+    "annoyed": "anger",
+    "annoyance": "anger",
     # fear
-    "fear": "fear", "fearful": "fear", "scared": "fear", "afraid": "fear", "frightened": "fear", "terrified": "fear",
-    "anxious": "fear", "anxiety": "fear",
+    "fear": "fear",
+    "fearful": "fear",
+    "scared": "fear",
+    "afraid": "fear",
+    "frightened": "fear",
+    "terrified": "fear",
+    "anxious": "fear",
+    "anxiety": "fear",
     # surprise
-    "surprise": "surprise", "surprised": "surprise", "astonished": "surprise", "amazed": "surprise",
-    "shocked": "surprise", "shock": "surprise",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "astonished": "surprise",
+    "amazed": "surprise",
+    "shocked": "surprise",
+    "shock": "surprise",
     # disgust
-    "disgust": "disgust", "disgusted": "disgust", "revulsion": "disgust", "grossed out": "disgust",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "revulsion": "disgust",
+    "grossed out": "disgust",
     # IEMOCAP extras
-    "excited": "excitement", "excitement": "excitement", "exc": "excitement",
-    "frustrated": "frustration", "frustration": "frustration", "fru": "frustration",
+    "excited": "excitement",
+    "excitement": "excitement",
+    "exc": "excitement",
+    "frustrated": "frustration",
+    "frustration": "frustration",
+    "fru": "frustration",
     # EmoryNLP extras
-    "peaceful": "peaceful", "peace": "peaceful", "serene": "peaceful", "content": "peaceful",
-    "powerful": "powerful", "confident": "powerful", "proud": "powerful",
+    "peaceful": "peaceful",
+    "peace": "peaceful",
+    "serene": "peaceful",
+    "content": "peaceful",
+    "powerful": "powerful",
+    "confident": "powerful",
+    "proud": "powerful",
 }
 
 
@@ -107,7 +153,13 @@ LABEL_SETS: dict[str, LabelSet] = {
     "iemocap": LabelSet(
         "iemocap",
         ("happy", "sad", "neutral", "angry", "excited", "frustrated"),
-        concepts={"happy": "joy", "sad": "sadness", "angry": "anger", "excited": "excitement", "frustrated": "frustration"},
+        concepts={
+            "happy": "joy",
+            "sad": "sadness",
+            "angry": "anger",
+            "excited": "excitement",
+            "frustrated": "frustration",
+        },
         description="IEMOCAP six-class setting (COSMIC / DialogueRNN order)",
     ),
     "dailydialog": LabelSet(
@@ -122,11 +174,15 @@ LABEL_SETS: dict[str, LabelSet] = {
 # Corpus-specific classes are folded in by valence and arousal: excitement and powerful are positive (joy),
 # peaceful is low-arousal non-negative (neutral), frustration is negative high-arousal (anger).
 UNIFIED = LabelSet(
-    "unified", ("neutral", "joy", "sadness", "anger", "fear", "surprise", "disgust"),
+    "unified",
+    ("neutral", "joy", "sadness", "anger", "fear", "surprise", "disgust"),
     description="Ekman's six basic emotions plus neutral, shared by every corpus",
 )
 UNIFIED_CONCEPT: dict[str, str] = {
-    "excitement": "joy", "powerful": "joy", "peaceful": "neutral", "frustration": "anger",
+    "excitement": "joy",
+    "powerful": "joy",
+    "peaceful": "neutral",
+    "frustration": "anger",
 }
 
 
@@ -139,7 +195,9 @@ def get_label_set(name: str) -> LabelSet:
         return LABEL_SETS[key]
     if "," in name:
         return custom_label_set(name.split(","))
-    raise KeyError(f"unknown label set {name!r}; known: {', '.join([*LABEL_SETS, 'unified'])} (or a comma-separated list)")
+    raise KeyError(
+        f"unknown label set {name!r}; known: {', '.join([*LABEL_SETS, 'unified'])} (or a comma-separated list)"
+    )
 
 
 def custom_label_set(labels: list[str], name: str = "custom") -> LabelSet:

@@ -157,7 +157,9 @@ def validate_dialogue(data: Any, source: str, line: int | None = None) -> list[P
         return [Problem(source, line, None, f"expected a JSON object, got {type(data).__name__}")]
     problems: list[Problem] = []
     for unknown in sorted(set(data) - _DIALOGUE_FIELDS):
-        problems.append(Problem(source, line, unknown, f"unknown field (expected one of: {', '.join(sorted(_DIALOGUE_FIELDS))})"))
+        problems.append(
+            Problem(source, line, unknown, f"unknown field (expected one of: {', '.join(sorted(_DIALOGUE_FIELDS))})")
+        )
     if not (isinstance(data.get("id"), str | int) and str(data.get("id")).strip()):
         problems.append(Problem(source, line, "id", f"expected a non-empty dialogue id, got {data.get('id')!r}"))
     if data.get("split") is not None and not isinstance(data.get("split"), str):
@@ -204,13 +206,17 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise DataError(Problem(str(path), number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})")) from None
+                raise DataError(
+                    Problem(str(path), number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})")
+                ) from None
             if not text.strip():
                 continue
             try:
                 yield number, json.loads(text)
             except json.JSONDecodeError as err:
-                raise DataError(Problem(str(path), number, None, f"invalid JSON: {err.msg} (column {err.colno})")) from None
+                raise DataError(
+                    Problem(str(path), number, None, f"invalid JSON: {err.msg} (column {err.colno})")
+                ) from None
 
 
 def read_dialogues(path: str | os.PathLike, on_error: OnError = "raise") -> tuple[list[Dialogue], int]:
@@ -228,7 +234,11 @@ def read_dialogues(path: str | os.PathLike, on_error: OnError = "raise") -> tupl
         if not found:
             key = (data.get("split"), str(data["id"]))
             if key in seen_ids:
-                found = [Problem(str(path), number, "id", f"duplicate dialogue id {key[1]!r} (first on line {seen_ids[key]})")]
+                found = [
+                    Problem(
+                        str(path), number, "id", f"duplicate dialogue id {key[1]!r} (first on line {seen_ids[key]})"
+                    )
+                ]
             else:
                 seen_ids[key] = number
         if found:

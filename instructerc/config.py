@@ -1,0 +1,264 @@
+"""Configuration: one dataclass per verb, filled from defaults < a YAML file < command-line flags.
+
+Each field's `metadata["help"]` is its documentation: `--help` is generated from it (as trl's configs do),
+so the help text and the behaviour cannot disagree. Unknown keys in a YAML file are errors, not ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+CONFIG_FLAG = "config"
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is wrong; the message names the source (file or flag) and the key."""
+
+
+def _base_type(annotation: Any) -> tuple[Any, bool]:
+    """Strip Optional[...]: returns (inner type, whether None is allowed)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else str), True
+    return annotation, False
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Convert a YAML or command-line value to the field's type, with an error that says what was expected."""
+    base, optional = _base_type(annotation)
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    origin = typing.get_origin(base)
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "1", "yes", "on"):
+                return True
+            if str(value).lower() in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if base in (int, float):
+            if isinstance(value, bool):
+                raise ValueError
+            return base(value)
+        if base is str:
+            if isinstance(value, dict | list):
+                raise ValueError
+            return str(value)
+        if origin is list:
+            (item_type,) = typing.get_args(base) or (str,)
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list):
+                raise ValueError
+            return [_coerce(v, item_type, where) for v in value]
+        if origin is dict or base is dict:
+            if isinstance(value, str):
+                value = yaml.safe_load(value)  # a flag may carry JSON or YAML: --columns '{text: utterance}'
+            if not isinstance(value, dict):
+                raise ValueError
+            return value
+        if typing.get_origin(base) is typing.Literal:
+            if value not in typing.get_args(base):
+                raise ValueError
+            return value
+    except (ValueError, TypeError, yaml.YAMLError):
+        raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}") from None
+    return value
+
+
+def _type_name(annotation: Any) -> str:
+    base, optional = _base_type(annotation)
+    if typing.get_origin(base) is typing.Literal:
+        name = " | ".join(map(str, typing.get_args(base)))
+    elif typing.get_origin(base) is list:
+        name = "a list (YAML list or comma-separated)"
+    elif typing.get_origin(base) is dict or base is dict:
+        name = "a mapping (YAML or JSON)"
+    else:
+        name = getattr(base, "__name__", str(base))
+    return f"{name} or null" if optional else name
+
+
+def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add `--config` and one `--field` flag per dataclass field; help comes from the field's metadata."""
+    parser.add_argument(
+        f"--{CONFIG_FLAG}", metavar="YAML", help="YAML file with any of the options below; flags override it"
+    )
+    for name, (fld, annotation) in _fields(cls).items():
+        default = (
+            fld.default
+            if fld.default is not dataclasses.MISSING
+            else (
+                fld.default_factory() if fld.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+            )
+        )
+        help_text = fld.metadata.get("help", "")
+        base, _ = _base_type(annotation)
+        if base is bool:
+            parser.add_argument(
+                f"--{name}",
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{help_text} (default: {default})",
+            )
+        else:
+            parser.add_argument(
+                f"--{name}",
+                default=argparse.SUPPRESS,
+                metavar=name.upper(),
+                help=f"{help_text} [{_type_name(annotation)}; default: {default!r}]",
+            )
+
+
+def load_config(
+    cls: type[T], config_path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> T:
+    """Build a config: field defaults, then the YAML file's values, then `overrides` (e.g. flags)."""
+    known = _fields(cls)
+    values: dict[str, Any] = {}
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of option: value at the top level")
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {', '.join(unknown)} (valid keys: {', '.join(known)})")
+        for key, value in data.items():
+            values[key] = _coerce(value, known[key][1], f"{path}: {key}")
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise ConfigError(f"--{key}: unknown option (valid: {', '.join(known)})")
+        values[key] = _coerce(value, known[key][1], f"--{key}")
+    missing = [
+        name
+        for name, (fld, _) in known.items()
+        if name not in values and fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing required options: {', '.join(missing)} (give them in --config or as flags)")
+    config = cls(**values)
+    validate = getattr(config, "validate", None)
+    if validate:
+        validate()
+    return config
+
+
+def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """Build a config from parsed flags (only the flags actually given override the YAML file)."""
+    given = {k: v for k, v in vars(args).items() if k in {f.name for f in dataclasses.fields(cls)}}
+    return load_config(cls, getattr(args, CONFIG_FLAG, None), given)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def to_yaml(config: Any) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
+
+
+# --------------------------------------------------------------------------------------------- verbs
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return dataclasses.field(metadata={"help": text}, **kwargs)
+
+
+@dataclasses.dataclass
+class BuildDataConfig:
+    """`instructerc build-data`: corpus -> retrieval-augmented instruction dataset (DatasetDict on disk)."""
+
+    dataset: str = _help(
+        "corpus format: meld | emorynlp | iemocap | dailydialog | jsonl | hf (`instructerc ls datasets`)"
+    )
+    data_dir: str = _help("folder holding the corpus's split files, or a single file")
+    output_dir: str = _help("where the DatasetDict, preview.jsonl and build_info.json go", default="outputs/data")
+    splits: list[str] = _help(
+        "splits to build (train is always read for demonstrations when n_demos > 0)",
+        default_factory=lambda: ["train", "validation"],
+    )
+    label_set: str | None = _help("label set name or comma-separated labels; default: the corpus's own", default=None)
+    unified_labels: bool = _help("map labels to the unified 7-class taxonomy shared by every corpus", default=False)
+    builder_options: dict = _help("options passed to the corpus builder (e.g. hf column mapping)", default_factory=dict)
+    tasks: list[str] = _help(
+        "tasks to build: emotion, speaker (speaker identification), impact (emotion impact prediction)",
+        default_factory=lambda: ["emotion"],
+    )
+    template: str = _help("template for the emotion task (`instructerc ls prompts`)", default="emotion")
+    prompts_dir: str | None = _help("extra folder of templates with its own index.yaml", default=None)
+    window: int = _help("dialogue history: the number of preceding turns shown", default=12)
+    n_demos: int = _help("retrieved labeled demonstrations per prompt (0 disables retrieval)", default=2)
+    retriever: str = _help(
+        "sentence-transformers model for retrieval: `embedded` (all-MiniLM-L6-v2), a folder or a hub id",
+        default="embedded",
+    )
+    tokenizer: str = _help(
+        "tokenizer that measures the token budget: `embedded` (SmolLM2-135M-Instruct), a folder or a hub id",
+        default="embedded",
+    )
+    max_prompt_tokens: int | None = _help(
+        "prompt token budget; history is cut from the oldest turn to fit", default=1024
+    )
+    include_unlabeled: bool = _help(
+        "also build prompts for utterances without a gold label (for prediction)", default=False
+    )
+    on_error: typing.Literal["raise", "drop"] = _help(
+        "bad input rows: raise (list them all) or drop and count", default="raise"
+    )
+    cache_dir: str | None = _help(
+        "cache for converted models and embeddings (default: $INSTRUCTERC_CACHE or ~/.cache/instructerc)", default=None
+    )
+    preview_rows: int = _help("rows per split written to preview.jsonl", default=5)
+    dry_run: bool = _help(
+        "render and measure everything, print two examples and token statistics, write nothing", default=False
+    )
+    force: bool = _help("rebuild even when the output is up to date with the inputs", default=False)
+    show_progress: bool = _help("show progress bars", default=True)
+
+    def validate(self) -> None:
+        from instructerc.prompts import TASKS
+
+        if self.window < 0 or self.n_demos < 0:
+            raise ConfigError("window and n_demos must be >= 0")
+        if self.max_prompt_tokens is not None and self.max_prompt_tokens <= 0:
+            raise ConfigError("max_prompt_tokens must be positive (or null for no budget)")
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ConfigError(f"tasks: unknown {unknown} (expected some of: {', '.join(TASKS)})")
+        if not self.splits:
+            raise ConfigError("splits: give at least one split")
+
+
+@dataclasses.dataclass
+class DemoConfig:
+    """`instructerc demo`: the main job on the bundled example dialogues and the embedded default models."""
+
+    output_dir: str = _help("where the demo writes its artefacts", default="outputs/demo")
+    n_demos: int = _help("retrieved demonstrations per prompt", default=2)
+    cache_dir: str | None = _help("cache for converted models and embeddings", default=None)
+    show_progress: bool = _help("show progress bars", default=True)

@@ -1,0 +1,313 @@
+"""`build-data`: corpus -> canonical dialogues -> retrieval-augmented instruction DatasetDict on disk.
+
+Output folder (written atomically, so a failed build never leaves half a dataset behind):
+
+    dataset_dict.json, train/, validation/, ...   the DatasetDict (`datasets.load_from_disk(output_dir)`)
+    dialogues/<split>.jsonl                       the canonical dialogues it was built from
+    preview.jsonl                                 a few rows per split, readable
+    build_info.json                               config, template versions, counts, content hash
+    resolved_config.yaml                          the exact config, to rebuild with `--config`
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+import instructerc
+from instructerc.config import BuildDataConfig, to_dict, to_yaml
+from instructerc.data_builders import CORPORA, load_corpus
+from instructerc.data_builders.instructions import BuildStats, ChatTokenCounter, build_examples
+from instructerc.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_json
+from instructerc.labels import UNIFIED, LabelSet, get_label_set, to_unified
+from instructerc.prompts import PromptTemplate, get_template
+from instructerc.schema import Dialogue, Problem, write_dialogues
+
+BUILD_INFO = "build_info.json"
+
+
+@dataclass
+class BuildResult:
+    output_dir: Path
+    counts: dict[str, int]  # examples per split
+    stats: BuildStats
+    dropped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    up_to_date: bool = False
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kept only for dry runs
+    retrieval: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.up_to_date:
+            total = sum(self.counts.values())
+            return f"{self.output_dir} is up to date with its inputs ({total} examples); --force rebuilds"
+        total = sum(self.counts.values())
+        rate = total / self.seconds if self.seconds else 0.0
+        per_split = ", ".join(f"{split} {n}" for split, n in self.counts.items())
+        parts = [f"built {total} examples ({per_split}) in {self.seconds:.1f} s ({rate:.0f} examples/s)"]
+        if self.stats.history_truncated:
+            parts.append(f"history cut to fit in {self.stats.history_truncated}")
+        if self.stats.over_budget:
+            parts.append(f"{self.stats.over_budget} over the token budget even without history")
+        if self.stats.unlabeled_skipped:
+            parts.append(f"{self.stats.unlabeled_skipped} unlabeled utterances skipped")
+        if self.dropped:
+            parts.append(f"{self.dropped} bad rows dropped")
+        if self.retrieval:
+            parts.append(f"embeddings cache {self.retrieval['hits']} hit / {self.retrieval['misses']} miss")
+        target = "(dry run, nothing written)" if self.examples else f"-> {self.output_dir}"
+        return "; ".join(parts) + f" {target}"
+
+
+def _templates(config: BuildDataConfig) -> list[PromptTemplate]:
+    names = [config.template if task == "emotion" else task for task in config.tasks]
+    templates = [get_template(name, config.prompts_dir) for name in names]
+    for task, template in zip(config.tasks, templates, strict=True):
+        if template.task != task:
+            raise ValueError(f"template {template.id} is for task {template.task!r}, not {task!r}")
+    return templates
+
+
+def _label_set(config: BuildDataConfig) -> LabelSet:
+    spec = CORPORA[config.dataset] if config.dataset in CORPORA else None
+    name = config.label_set or (spec.label_set if spec else None)
+    if name is None:
+        raise ValueError(
+            f"dataset {config.dataset!r} has no label set of its own: set label_set "
+            "(a corpus name such as meld, or comma-separated labels)"
+        )
+    return get_label_set(name)
+
+
+def _unify(dialogues: list[Dialogue], label_set: LabelSet) -> None:
+    for dialogue in dialogues:
+        for utt in dialogue.utterances:
+            if utt.label is not None:
+                utt.label = to_unified(utt.label, label_set)
+
+
+def _load_splits(config: BuildDataConfig, label_set: LabelSet) -> tuple[dict[str, list[Dialogue]], int, list[Problem]]:
+    needed = list(config.splits)
+    if config.n_demos > 0 and "emotion" in config.tasks and "train" not in needed:
+        needed.insert(0, "train")  # the demonstration pool
+    loaded, dropped, problems = {}, 0, []
+    for split in needed:
+        result = load_corpus(
+            config.dataset,
+            config.data_dir,
+            split,
+            label_set=label_set,
+            on_error=config.on_error,
+            **config.builder_options,
+        )
+        loaded[split] = result.dialogues
+        dropped += result.dropped
+        problems += result.problems
+    return loaded, dropped, problems
+
+
+def _content_hash(
+    config: BuildDataConfig, dialogues: dict[str, list[Dialogue]], templates: list[PromptTemplate]
+) -> str:
+    settings = to_dict(config)
+    for volatile in ("output_dir", "dry_run", "force", "show_progress", "cache_dir"):
+        settings.pop(volatile)
+    return sha256_json(
+        {
+            "version": instructerc.__version__,
+            "settings": settings,
+            "templates": {t.id: t.source_text() for t in templates},
+            "dialogues": {split: [d.to_dict() for d in ds] for split, ds in dialogues.items()},
+        }
+    )
+
+
+def _is_up_to_date(output_dir: Path, content_hash: str) -> dict[str, Any] | None:
+    import json
+
+    info_path = output_dir / BUILD_INFO
+    if not info_path.is_file():
+        return None
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if info.get("content_hash") == content_hash else None
+
+
+def _retrieve(config: BuildDataConfig, loaded: dict[str, list[Dialogue]]) -> tuple[dict[str, dict], dict[str, int]]:
+    """Demonstrations for every emotion target of every split, keyed per split by (dialogue id, turn)."""
+    if config.n_demos == 0 or "emotion" not in config.tasks:
+        return {}, {}
+    from instructerc.data_builders.retrieval import DemonstrationRetriever
+
+    retriever = DemonstrationRetriever(
+        loaded["train"], model=config.retriever, cache_dir=config.cache_dir, show_progress=config.show_progress
+    )
+    per_split: dict[str, dict] = {}
+    for split in config.splits:
+        targets = [
+            (d, u)
+            for d in loaded[split]
+            for u in d.utterances
+            if u.label is not None or u.labels or config.include_unlabeled
+        ]
+        found = retriever.retrieve(targets, k=config.n_demos)
+        per_split[split] = {(d.id, u.turn): demos for (d, u), demos in zip(targets, found, strict=True)}
+    return per_split, {"hits": retriever.cache_hits, "misses": retriever.cache_misses}
+
+
+def _features():
+    from datasets import Features, List, Value
+
+    message = List({"role": Value("string"), "content": Value("string")})
+    return Features(
+        {
+            "prompt": message,
+            "completion": message,
+            "label": Value("string"),
+            "labels": List(Value("string")),
+            "label_set": List(Value("string")),
+            "dialogue_id": Value("string"),
+            "turn": Value("int64"),
+            "speaker": Value("string"),
+            "text": Value("string"),
+            "split": Value("string"),
+            "task": Value("string"),
+            "template": Value("string"),
+            "template_version": Value("int64"),
+            "answer_format": Value("string"),
+            "rationale_source": Value("string"),
+            "n_history": Value("int64"),
+            "n_demos": Value("int64"),
+            "prompt_tokens": Value("int64"),
+        }
+    )
+
+
+def token_statistics(lengths: list[int]) -> dict[str, float]:
+    if not lengths:
+        return {"count": 0}
+    ordered = sorted(lengths)
+    return {
+        "count": len(ordered),
+        "min": ordered[0],
+        "median": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        "max": ordered[-1],
+    }
+
+
+def _quiet_library_progress_bars() -> None:
+    """Our own bars and summary line say what matters; weight loading and shard saving bars are noise."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def build_dataset(config: BuildDataConfig) -> BuildResult:
+    """Build the instruction dataset described by `config` (see the module docstring for the output)."""
+    from instructerc.models import load_tokenizer
+
+    _quiet_library_progress_bars()
+    started = time.perf_counter()
+    output_dir = Path(config.output_dir)
+    label_set = _label_set(config)
+    templates = _templates(config)
+    loaded, dropped, problems = _load_splits(config, label_set)
+    if config.unified_labels:
+        for dialogues in loaded.values():
+            _unify(dialogues, label_set)
+        label_set = UNIFIED
+
+    content_hash = _content_hash(config, loaded, templates)
+    if not (config.force or config.dry_run):
+        info = _is_up_to_date(output_dir, content_hash)
+        if info is not None:
+            return BuildResult(output_dir, info["counts"], BuildStats(), up_to_date=True)
+
+    demos, retrieval = _retrieve(config, loaded)
+    count_tokens = ChatTokenCounter(load_tokenizer(config.tokenizer, cache_dir=config.cache_dir))
+    stats, rows = BuildStats(), {}
+    for split in config.splits:
+        rows[split] = []
+        for template in templates:
+            total = sum(len(d.utterances) for d in loaded[split])
+            with tqdm(
+                total=total, desc=f"{split}/{template.name}", unit="utt", disable=not config.show_progress, leave=False
+            ) as bar:
+                rows[split] += build_examples(
+                    loaded[split],
+                    template=template,
+                    label_set=label_set,
+                    count_tokens=count_tokens,
+                    window=config.window,
+                    max_prompt_tokens=config.max_prompt_tokens,
+                    demonstrations=demos.get(split),
+                    include_unlabeled=config.include_unlabeled,
+                    stats=stats,
+                    progress=bar.update,
+                )
+        if not rows[split]:
+            raise ValueError(
+                f"split {split!r} produced no examples (no labeled utterances in {config.data_dir}?); "
+                "set include_unlabeled to build prompts for unlabeled data"
+            )
+    counts = {split: len(r) for split, r in rows.items()}
+    result = BuildResult(output_dir, counts, stats, dropped, problems, retrieval=retrieval)
+    if config.dry_run:
+        result.examples = rows
+    else:
+        _write(config, output_dir, rows, loaded, templates, label_set, result, content_hash)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _write(
+    config: BuildDataConfig,
+    output_dir: Path,
+    rows: dict[str, list[dict]],
+    loaded: dict[str, list[Dialogue]],
+    templates: list[PromptTemplate],
+    label_set: LabelSet,
+    result: BuildResult,
+    content_hash: str,
+) -> None:
+    from datasets import Dataset, DatasetDict
+
+    features = _features()
+    dataset = DatasetDict({split: Dataset.from_list(r, features=features) for split, r in rows.items()})
+    with atomic_directory(output_dir) as tmp:
+        dataset.save_to_disk(str(tmp))
+        for split in config.splits:
+            write_dialogues(tmp / "dialogues" / f"{split}.jsonl", loaded[split])
+        atomic_write_jsonl(tmp / "preview.jsonl", (row for r in rows.values() for row in r[: config.preview_rows]))
+        atomic_write_text(tmp / "resolved_config.yaml", to_yaml(config))
+        atomic_write_json(
+            tmp / BUILD_INFO,
+            {
+                "instructerc_version": instructerc.__version__,
+                "content_hash": content_hash,
+                "dataset": config.dataset,
+                "label_set": {"name": label_set.name, "labels": list(label_set.labels)},
+                "templates": {t.task: {"name": t.name, "version": t.version, "id": t.id} for t in templates},
+                "counts": result.counts,
+                "dropped": result.dropped,
+                "dropped_problems": [str(p) for p in result.problems[:100]],
+                "truncation": {
+                    "history_truncated": result.stats.history_truncated,
+                    "demos_truncated": result.stats.demos_truncated,
+                    "over_budget": result.stats.over_budget,
+                },
+                "prompt_tokens": token_statistics(result.stats.prompt_tokens),
+                "config": to_dict(config),
+            },
+        )
