@@ -112,6 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             )
         )
         help_text = fld.metadata.get("help", "")
+        required = fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING
         base, _ = _base_type(annotation)
         if base is bool:
             parser.add_argument(
@@ -125,7 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
                 f"--{name}",
                 default=argparse.SUPPRESS,
                 metavar=name.upper(),
-                help=f"{help_text} [{_type_name(annotation)}; default: {default!r}]",
+                help=f"{help_text} [{_type_name(annotation)}; {'required' if required else f'default: {default!r}'}]",
             )
 
 

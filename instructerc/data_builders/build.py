@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 import instructerc
 from instructerc.config import BuildDataConfig, to_dict, to_yaml
-from instructerc.data_builders import CORPORA, load_corpus
+from instructerc.data_builders import get_corpus, load_corpus, resolve_label_set
 from instructerc.data_builders.instructions import BuildStats, ChatTokenCounter, build_examples
 from instructerc.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_json
-from instructerc.labels import UNIFIED, LabelSet, get_label_set, to_unified
+from instructerc.labels import UNIFIED, LabelSet, to_unified
 from instructerc.prompts import PromptTemplate, get_template
 from instructerc.schema import Dialogue, Problem, write_dialogues
 
@@ -75,14 +75,7 @@ def _templates(config: BuildDataConfig) -> list[PromptTemplate]:
 
 
 def _label_set(config: BuildDataConfig) -> LabelSet:
-    spec = CORPORA[config.dataset] if config.dataset in CORPORA else None
-    name = config.label_set or (spec.label_set if spec else None)
-    if name is None:
-        raise ValueError(
-            f"dataset {config.dataset!r} has no label set of its own: set label_set "
-            "(a corpus name such as meld, or comma-separated labels)"
-        )
-    return get_label_set(name)
+    return resolve_label_set(get_corpus(config.dataset), config.label_set)
 
 
 def _unify(dialogues: list[Dialogue], label_set: LabelSet) -> None:

@@ -1,0 +1,161 @@
+"""build-data end to end on the bundled examples and the MELD fixture, with the real embedded models."""
+
+import json
+import shutil
+
+import pytest
+from datasets import load_from_disk
+
+from instructerc.config import BuildDataConfig
+from instructerc.data_builders import build as build_module
+from instructerc.data_builders.build import build_dataset
+from instructerc.models import default_cache_dir, resolve_model
+from instructerc.resources import shipped_dir
+
+EXAMPLES = shipped_dir("examples") / "dialogues.jsonl"
+
+
+def _cold_embeddings_cache(tmp_path):
+    """A cache folder with no embeddings but the already converted model (converting again costs ~30 s)."""
+    cache = tmp_path / "cache"
+    if not cache.exists():
+        cache.mkdir()
+        resolve_model("embedded")
+        (cache / "models").symlink_to(default_cache_dir() / "models", target_is_directory=True)
+    return cache
+
+
+def _config(tmp_path, **overrides):
+    settings = dict(
+        dataset="jsonl",
+        data_dir=str(EXAMPLES),
+        label_set="meld",
+        output_dir=str(tmp_path / "out"),
+        splits=["train", "validation", "test"],
+        cache_dir=str(_cold_embeddings_cache(tmp_path)),
+        show_progress=False,
+    )
+    settings.update(overrides)
+    return BuildDataConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("build")
+    config = _config(tmp_path, tasks=["emotion", "speaker", "impact"])
+    return config, build_dataset(config)
+
+
+def test_output_is_a_datasetdict_with_metadata_and_preview(built):
+    config, result = built
+    dataset = load_from_disk(config.output_dir)
+    assert sorted(dataset) == ["test", "train", "validation"]
+    train = dataset["train"]
+    assert {
+        "prompt",
+        "completion",
+        "label",
+        "label_set",
+        "dialogue_id",
+        "turn",
+        "task",
+        "template",
+        "template_version",
+    } <= set(train.column_names)
+    # Per split: one emotion and one speaker example per utterance, one impact example per non-first utterance
+    # (train: 6 dialogues, 24 utterances; validation: 2 and 7; test: 2 and 6).
+    assert result.counts == {"train": 24 + 24 + 18, "validation": 7 + 7 + 5, "test": 6 + 6 + 4}
+    assert sorted(set(train["task"])) == ["emotion", "impact", "speaker"]
+    info = json.loads((result.output_dir / "build_info.json").read_text())
+    assert info["templates"]["emotion"] == {"name": "emotion", "version": 1, "id": "emotion@v1"}
+    assert info["counts"] == result.counts and info["label_set"]["name"] == "meld"
+    preview = [json.loads(line) for line in (result.output_dir / "preview.jsonl").read_text().splitlines()]
+    assert len(preview) == 15 and preview[0]["prompt"][0]["role"] == "system"
+    assert (result.output_dir / "dialogues" / "validation.jsonl").is_file()
+    assert "n_demos: 2" in (result.output_dir / "resolved_config.yaml").read_text()
+
+
+def test_demonstrations_come_from_other_training_dialogues_only(built):
+    config, _ = built
+    dataset = load_from_disk(config.output_dir)
+    train_texts = {row["text"]: row["dialogue_id"] for row in dataset["train"]}
+    for split in ("train", "validation", "test"):
+        own_texts = {row["text"] for row in dataset[split]}
+        for row in dataset[split].filter(lambda r: r["task"] == "emotion"):
+            user = row["prompt"][1]["content"]
+            demo_lines = [line for line in user.splitlines() if line.startswith("- ") and '" -> ' in line]
+            assert len(demo_lines) == 2
+            for line in demo_lines:
+                text = line.split(': "', 1)[1].rsplit('" -> ', 1)[0]
+                assert text in train_texts, f"demo {text!r} is not a training utterance"
+                if split == "train":
+                    assert train_texts[text] != row["dialogue_id"], "demo leaked from the target's own dialogue"
+                else:
+                    assert text not in own_texts
+
+
+def test_unchanged_rebuild_is_skipped_and_changed_settings_rebuild(tmp_path):
+    config = _config(tmp_path)
+    first = build_dataset(config)
+    assert not first.up_to_date and first.retrieval["misses"] > 0
+    again = build_dataset(config)
+    assert again.up_to_date and again.counts == first.counts
+    changed = build_dataset(_config(tmp_path, window=1))
+    assert not changed.up_to_date
+    # Same texts, so the embeddings come from the on-disk cache and nothing is re-encoded.
+    assert changed.retrieval["misses"] == 0 and changed.retrieval["hits"] > 0
+    assert max(load_from_disk(config.output_dir)["train"]["n_history"]) == 1
+
+
+def test_failed_build_keeps_the_previous_output(tmp_path, monkeypatch):
+    config = _config(tmp_path, n_demos=0)
+    build_dataset(config)
+    before = (tmp_path / "out" / "build_info.json").read_text()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(build_module, "write_dialogues", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_dataset(_config(tmp_path, n_demos=0, window=2))
+    assert (tmp_path / "out" / "build_info.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]  # no temporary folder left behind
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    result = build_dataset(_config(tmp_path, dry_run=True, n_demos=0))
+    assert result.examples["train"] and not (tmp_path / "out").exists()
+
+
+def test_unified_labels_and_label_only_template(tmp_path):
+    fixture = shipped_dir("examples").parent / "tests" / "fixtures" / "emorynlp"
+    if not fixture.is_dir():
+        pytest.skip("source checkout only")
+    result = build_dataset(
+        _config(
+            tmp_path,
+            dataset="emorynlp",
+            data_dir=str(fixture),
+            label_set=None,
+            unified_labels=True,
+            template="emotion_label_only",
+            n_demos=0,
+            splits=["train"],
+        )
+    )
+    train = load_from_disk(str(result.output_dir))["train"]
+    assert train[0]["label_set"] == ["neutral", "joy", "sadness", "anger", "fear", "surprise", "disgust"]
+    assert set(train["label"]) <= set(train[0]["label_set"])
+    assert all(c[0]["content"].startswith("<answer>") for c in train["completion"])
+
+
+def test_bad_corpus_input_names_file_line_and_field(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    shutil.copy(EXAMPLES, bad)
+    lines = bad.read_text().splitlines()
+    lines[1] = lines[1].replace('"label": "anger"', '"label": "grumpy"', 1)
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: utterances\[0\].label: unknown label 'grumpy'"):
+        build_dataset(_config(tmp_path, data_dir=str(bad), n_demos=0))
+    result = build_dataset(_config(tmp_path, data_dir=str(bad), n_demos=0, on_error="drop"))
+    assert result.dropped == 1 and result.counts["train"] == 23
