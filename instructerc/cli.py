@@ -1,4 +1,8 @@
-"""The `instructerc` command: thin verbs that parse a config and call one library function."""
+"""The `instructerc` command: thin verbs that parse a config and call one library function.
+
+Each verb's config class is imported only when that verb runs (the training configs import trl, which takes
+seconds), so `instructerc ls` and `--help` stay fast.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from instructerc import __version__
-from instructerc.config import BuildDataConfig, ConfigError, DemoConfig, add_arguments, config_from_args
+from instructerc.config import ConfigError, add_arguments, config_from_args
 from instructerc.schema import DataError
 
 # No model is ever downloaded: the embedded defaults ship inside packages, other models must be local.
@@ -17,11 +22,70 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def cmd_build_data(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Verb:
+    summary: str
+    config: Callable[[], type] | None  # lazy: returns the config dataclass
+    run: Callable[[object, argparse.Namespace, Sequence[str]], int]
+
+
+def _build_data_config() -> type:
+    from instructerc.config import BuildDataConfig
+
+    return BuildDataConfig
+
+
+def _demo_config() -> type:
+    from instructerc.config import DemoConfig
+
+    return DemoConfig
+
+
+def _sft_config() -> type:
+    from instructerc.train.configs import SFTTrainConfig
+
+    return SFTTrainConfig
+
+
+def _grpo_config() -> type:
+    from instructerc.train.configs import GRPOTrainConfig
+
+    return GRPOTrainConfig
+
+
+def _export_config() -> type:
+    from instructerc.config import ExportConfig
+
+    return ExportConfig
+
+
+def run_export(config, args, argv) -> int:
+    from instructerc.export import export_model
+
+    output = export_model(
+        config.adapter, config.output_dir, base_model=config.base_model, dtype=config.dtype, cache_dir=config.cache_dir
+    )
+    print(f"merged model written to {output} (loads with AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+def _rationales_config() -> type:
+    from instructerc.train.rationales import RationalesConfig
+
+    return RationalesConfig
+
+
+def run_rationales(config, args, argv) -> int:
+    from instructerc.train.rationales import write_rationales
+
+    print(write_rationales(config).summary())
+    return 0
+
+
+def run_build_data(config, args, argv) -> int:
     from instructerc.data_builders.build import build_dataset
     from instructerc.data_builders.preview import print_dry_run
 
-    config = config_from_args(BuildDataConfig, args)
     result = build_dataset(config)
     if config.dry_run:
         print_dry_run(result, config)
@@ -29,52 +93,114 @@ def cmd_build_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ls(args: argparse.Namespace) -> int:
+def run_ls(config, args, argv) -> int:
     from instructerc.registry import list_kind
 
     print(list_kind(args.kind))
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from instructerc.demo import run_demo
+def run_demo(config, args, argv) -> int:
+    from instructerc.demo import run_demo as demo
 
-    run_demo(config_from_args(DemoConfig, args))
+    demo(config)
     return 0
 
 
-VERBS: dict[str, tuple[str, type | None, Callable[[argparse.Namespace], int]]] = {
-    "build-data": ("build a retrieval-augmented instruction dataset from a corpus", BuildDataConfig, cmd_build_data),
-    "ls": ("list registered datasets, prompt templates or label sets", None, cmd_ls),
-    "demo": ("run the main job on the bundled example dialogues with the embedded models", DemoConfig, cmd_demo),
+def run_train(config, args, argv) -> int:
+    from instructerc.train.launch import launch, needs_launch
+
+    if needs_launch(config.accelerate_config):
+        return launch(config.accelerate_config, config.num_processes, argv)
+    if args.verb == "train sft":
+        from instructerc.train.sft import run_sft
+
+        run_sft(config)
+    elif args.verb == "train grpo":
+        from instructerc.train.grpo import run_grpo
+
+        run_grpo(config)
+    return 0
+
+
+VERBS: dict[str, Verb] = {
+    "build-data": Verb(
+        "build a retrieval-augmented instruction dataset from a corpus", _build_data_config, run_build_data
+    ),
+    "train sft": Verb(
+        "LoRA / QLoRA supervised fine-tuning on a built dataset (trl SFTTrainer)", _sft_config, run_train
+    ),
+    "train grpo": Verb(
+        "GRPO with verifiable emotion rewards from an SFT adapter (trl GRPOTrainer)", _grpo_config, run_train
+    ),
+    "rationales": Verb(
+        "write grounded rationales for label-only SFT targets with a model or an OpenAI-compatible endpoint",
+        _rationales_config,
+        run_rationales,
+    ),
+    "export": Verb(
+        "merge a LoRA adapter into its base model and save a plain Hugging Face folder", _export_config, run_export
+    ),
+    "ls": Verb("list registered datasets, prompt templates, label sets or rewards", None, run_ls),
+    "demo": Verb("run the main job on the bundled example dialogues with the embedded models", _demo_config, run_demo),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _selected(argv: Sequence[str]) -> str | None:
+    words = [a for a in argv if not a.startswith("-")][:2]
+    for candidate in (" ".join(words), words[0] if words else ""):
+        if candidate in VERBS:
+            return candidate
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; only the verb named in `argv` gets its full set of options (loading its config class)."""
     parser = argparse.ArgumentParser(
         prog="instructerc",
         description="LLM-based generative emotion reasoning for conversations.",
         epilog="Options come from defaults < --config YAML < --flags. `instructerc VERB --help` for each verb.",
     )
     parser.add_argument("--version", action="version", version=f"instructerc {__version__}")
-    parser.add_argument("--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for name, (summary, config_cls, handler) in VERBS.items():
-        verb = sub.add_parser(name, help=summary, description=(config_cls.__doc__ if config_cls else summary))
+    parser.add_argument("--verbose", action="store_true", help="log debug messages and show tracebacks")
+    sub = parser.add_subparsers(dest="verb_word", metavar="VERB", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    selected = _selected(argv)
+    for name, verb in VERBS.items():
+        first, _, second = name.partition(" ")
+        target = sub
+        if second:  # two-word verbs: `train sft`, `train grpo`
+            if first not in groups:
+                group_parser = sub.add_parser(
+                    first,
+                    help=f"{first} verbs: "
+                    + ", ".join(v.partition(" ")[2] for v in VERBS if v.startswith(first + " ")),
+                )
+                groups[first] = group_parser.add_subparsers(dest="verb_second", metavar="VERB", required=True)
+            target = groups[first]
+        config_cls = verb.config() if name == selected and verb.config else None
+        verb_parser = target.add_parser(
+            second or first, help=verb.summary, description=(config_cls.__doc__ if config_cls else verb.summary)
+        )
         if config_cls is not None:
-            add_arguments(verb, config_cls)
-        verb.set_defaults(handler=handler)
-    sub.choices["ls"].add_argument("kind", choices=["datasets", "prompts", "labels"], help="what to list")
+            add_arguments(verb_parser, config_cls)
+        verb_parser.set_defaults(verb=name, config_cls=config_cls)
+    if "ls" in sub.choices:
+        sub.choices["ls"].add_argument(
+            "kind", choices=["datasets", "prompts", "labels", "rewards"], help="what to list"
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return args.handler(args)
-    except (ConfigError, DataError, FileNotFoundError, KeyError, ValueError) as err:
+        config = config_from_args(args.config_cls, args) if args.config_cls else None
+        return VERBS[args.verb].run(config, args, argv)
+    except (ConfigError, DataError, FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
         # Expected user errors: one clear message, no traceback (use --verbose to see it).
         if args.verbose:
             raise

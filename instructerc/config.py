@@ -25,58 +25,89 @@ class ConfigError(ValueError):
     """A configuration value or key is wrong; the message names the source (file or flag) and the key."""
 
 
-def _base_type(annotation: Any) -> tuple[Any, bool]:
-    """Strip Optional[...]: returns (inner type, whether None is allowed)."""
+def _union_args(annotation: Any) -> tuple[list[Any], bool]:
+    """The members of a Union other than None, and whether None is allowed."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return (args[0] if len(args) == 1 else str), True
-    return annotation, False
+        args = typing.get_args(annotation)
+        return [a for a in args if a is not type(None)], type(None) in args
+    return [annotation], False
+
+
+def _base_type(annotation: Any) -> tuple[Any, bool]:
+    """Strip Optional[...]: returns (the first member, whether None is allowed)."""
+    args, optional = _union_args(annotation)
+    return args[0], optional
+
+
+def _matches(value: Any, member: Any) -> bool:
+    origin = typing.get_origin(member) or member
+    return isinstance(origin, type) and isinstance(value, origin) and not (origin is int and isinstance(value, bool))
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Convert a YAML or command-line value to the field's type, with an error that says what was expected."""
-    base, optional = _base_type(annotation)
-    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+    members, optional = _union_args(annotation)
+    # "null" means None; so does "none", except where a string is allowed (trl's `report_to: none` is a value).
+    null_words = ("null", "~") if str in members else ("null", "~", "none")
+    if value is None or (optional and isinstance(value, str) and value.lower() in null_words):
         if optional:
             return None
         raise ConfigError(f"{where}: a value is required")
-    origin = typing.get_origin(base)
+    if len(members) > 1:
+        # A value that already has one of the member types keeps it (YAML gave a dict, a list, a number);
+        # otherwise (a flag's string) the members are tried in turn, strings last.
+        ordered = [m for m in members if _matches(value, m)] or sorted(members, key=lambda m: m is str)
+        for member in ordered:
+            try:
+                return _coerce_one(value, member)
+            except (ValueError, TypeError, yaml.YAMLError):
+                continue
+        raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
     try:
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "1", "yes", "on"):
-                return True
-            if str(value).lower() in ("false", "0", "no", "off"):
-                return False
-            raise ValueError
-        if base in (int, float):
-            if isinstance(value, bool):
-                raise ValueError
-            return base(value)
-        if base is str:
-            if isinstance(value, dict | list):
-                raise ValueError
-            return str(value)
-        if origin is list:
-            (item_type,) = typing.get_args(base) or (str,)
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list):
-                raise ValueError
-            return [_coerce(v, item_type, where) for v in value]
-        if origin is dict or base is dict:
-            if isinstance(value, str):
-                value = yaml.safe_load(value)  # a flag may carry JSON or YAML: --columns '{text: utterance}'
-            if not isinstance(value, dict):
-                raise ValueError
-            return value
-        if typing.get_origin(base) is typing.Literal:
-            if value not in typing.get_args(base):
-                raise ValueError
-            return value
+        return _coerce_one(value, members[0])
     except (ValueError, TypeError, yaml.YAMLError):
         raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}") from None
+
+
+def _coerce_one(value: Any, base: Any) -> Any:
+    """Convert to one (non-Union) type; raises ValueError/TypeError when the value does not fit."""
+    origin = typing.get_origin(base)
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes", "on"):
+            return True
+        if str(value).lower() in ("false", "0", "no", "off"):
+            return False
+        raise ValueError
+    if base in (int, float):
+        if isinstance(value, bool) or (base is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        return base(value)
+    if base is str:
+        if isinstance(value, dict | list):
+            raise ValueError
+        return str(value)
+    if origin is list or base is list:
+        (item_type,) = typing.get_args(base) or (str,)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError
+        return [_coerce_one(v, item_type) for v in value]
+    if origin is dict or base is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value)  # a flag may carry JSON or YAML: --columns '{text: utterance}'
+        if not isinstance(value, dict):
+            raise ValueError
+        return value
+    if origin is typing.Literal:
+        if value not in typing.get_args(base):
+            raise ValueError
+        return value
+    if base is type(None):
+        raise ValueError
+    # Enums and library classes (e.g. transformers' IntervalStrategy): the library validates the value itself.
     return value
 
 
@@ -186,7 +217,8 @@ def to_yaml(config: Any) -> str:
 # --------------------------------------------------------------------------------------------- verbs
 
 
-def _help(text: str, **kwargs: Any) -> Any:
+def option(text: str, **kwargs: Any) -> Any:
+    """A config field whose help text is its documentation (shown by --help): `option("what it does", default=1)`."""
     return dataclasses.field(metadata={"help": text}, **kwargs)
 
 
@@ -194,55 +226,57 @@ def _help(text: str, **kwargs: Any) -> Any:
 class BuildDataConfig:
     """`instructerc build-data`: corpus -> retrieval-augmented instruction dataset (DatasetDict on disk)."""
 
-    dataset: str = _help(
+    dataset: str = option(
         "corpus format: meld | emorynlp | iemocap | dailydialog | jsonl | hf (`instructerc ls datasets`)"
     )
-    data_dir: str = _help("folder holding the corpus's split files, or a single file")
-    output_dir: str = _help("where the DatasetDict, preview.jsonl and build_info.json go", default="outputs/data")
-    splits: list[str] = _help(
+    data_dir: str = option("folder holding the corpus's split files, or a single file")
+    output_dir: str = option("where the DatasetDict, preview.jsonl and build_info.json go", default="outputs/data")
+    splits: list[str] = option(
         "splits to build (train is always read for demonstrations when n_demos > 0)",
         default_factory=lambda: ["train", "validation"],
     )
-    label_set: str | None = _help("label set name or comma-separated labels; default: the corpus's own", default=None)
-    unified_labels: bool = _help("map labels to the unified 7-class taxonomy shared by every corpus", default=False)
-    builder_options: dict = _help("options passed to the corpus builder (e.g. hf column mapping)", default_factory=dict)
-    tasks: list[str] = _help(
+    label_set: str | None = option("label set name or comma-separated labels; default: the corpus's own", default=None)
+    unified_labels: bool = option("map labels to the unified 7-class taxonomy shared by every corpus", default=False)
+    builder_options: dict = option(
+        "options passed to the corpus builder (e.g. hf column mapping)", default_factory=dict
+    )
+    tasks: list[str] = option(
         "tasks to build: emotion, speaker (speaker identification), impact (emotion impact prediction)",
         default_factory=lambda: ["emotion"],
     )
-    template: str = _help("template for the emotion task (`instructerc ls prompts`)", default="emotion")
-    prompts_dir: str | None = _help("extra folder of templates with its own index.yaml", default=None)
-    window: int = _help("dialogue history: the number of preceding turns shown", default=12)
-    n_demos: int = _help("retrieved labeled demonstrations per prompt (0 disables retrieval)", default=2)
-    retriever: str = _help(
+    template: str = option("template for the emotion task (`instructerc ls prompts`)", default="emotion")
+    prompts_dir: str | None = option("extra folder of templates with its own index.yaml", default=None)
+    window: int = option("dialogue history: the number of preceding turns shown", default=12)
+    n_demos: int = option("retrieved labeled demonstrations per prompt (0 disables retrieval)", default=2)
+    retriever: str = option(
         "sentence-transformers model for retrieval: `embedded` (all-MiniLM-L6-v2), a folder or a hub id",
         default="embedded",
     )
-    tokenizer: str = _help(
+    tokenizer: str = option(
         "tokenizer that measures the token budget: `embedded` (SmolLM2-135M-Instruct), a folder or a hub id",
         default="embedded",
     )
-    max_prompt_tokens: int | None = _help(
+    max_prompt_tokens: int | None = option(
         "prompt token budget; history is cut from the oldest turn to fit", default=1024
     )
-    include_unlabeled: bool = _help(
+    include_unlabeled: bool = option(
         "also build prompts for utterances without a gold label (for prediction)", default=False
     )
-    on_error: typing.Literal["raise", "drop"] = _help(
+    on_error: typing.Literal["raise", "drop"] = option(
         "bad input rows: raise (list them all) or drop and count", default="raise"
     )
-    cache_dir: str | None = _help(
+    cache_dir: str | None = option(
         "cache for converted models and embeddings (default: $INSTRUCTERC_CACHE or ~/.cache/instructerc)", default=None
     )
-    preview_rows: int = _help("rows per split written to preview.jsonl", default=5)
-    dry_run: bool = _help(
+    preview_rows: int = option("rows per split written to preview.jsonl", default=5)
+    dry_run: bool = option(
         "render and measure everything, print two examples and token statistics, write nothing", default=False
     )
-    force: bool = _help("rebuild even when the output is up to date with the inputs", default=False)
-    show_progress: bool = _help("show progress bars", default=True)
+    force: bool = option("rebuild even when the output is up to date with the inputs", default=False)
+    show_progress: bool = option("show progress bars", default=True)
 
     def validate(self) -> None:
-        from instructerc.prompts import TASKS
+        from instructerc.prompts import BUILD_TASKS as TASKS
 
         if self.window < 0 or self.n_demos < 0:
             raise ConfigError("window and n_demos must be >= 0")
@@ -259,7 +293,18 @@ class BuildDataConfig:
 class DemoConfig:
     """`instructerc demo`: the main job on the bundled example dialogues and the embedded default models."""
 
-    output_dir: str = _help("where the demo writes its artefacts", default="outputs/demo")
-    n_demos: int = _help("retrieved demonstrations per prompt", default=2)
-    cache_dir: str | None = _help("cache for converted models and embeddings", default=None)
-    show_progress: bool = _help("show progress bars", default=True)
+    output_dir: str = option("where the demo writes its artefacts", default="outputs/demo")
+    n_demos: int = option("retrieved demonstrations per prompt", default=2)
+    cache_dir: str | None = option("cache for converted models and embeddings", default=None)
+    show_progress: bool = option("show progress bars", default=True)
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """`instructerc export`: merge a LoRA adapter into its base model and save a plain Hugging Face folder."""
+
+    adapter: str = option("adapter folder written by `instructerc train sft|grpo`")
+    output_dir: str = option("where the merged model goes (written atomically)", default="outputs/export")
+    base_model: str | None = option("base model override (default: the one recorded with the adapter)", default=None)
+    dtype: str = option("dtype of the saved weights: bfloat16, float16 or float32", default="bfloat16")
+    cache_dir: str | None = option("cache for converted models", default=None)

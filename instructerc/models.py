@@ -175,3 +175,55 @@ def set_threads(n: int | None) -> None:
         import torch
 
         torch.set_num_threads(max(1, int(n)))
+
+
+def cpu_supports_bf16() -> bool:
+    """bf16 is fast on CPUs with AVX-512 (bf16/VNNI) or AMX; elsewhere it is emulated and slow."""
+    import torch
+
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    return "AVX512" in capability or "AMX" in capability
+
+
+def resolve_dtype(name: str = "auto") -> Any:
+    """'auto' | 'bfloat16' | 'float16' | 'float32' -> a torch dtype; auto picks bf16 where it is fast."""
+    import torch
+
+    aliases = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "half": "float16", "float": "float32"}
+    name = aliases.get(name, name)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    if name not in ("bfloat16", "float16", "float32"):
+        raise ValueError(f"unknown dtype {name!r}: expected auto, bfloat16, float16 or float32")
+    return getattr(torch, name)
+
+
+def load_causal_lm(
+    name: str = EMBEDDED,
+    *,
+    dtype: str = "auto",
+    load_in_4bit: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+) -> Any:
+    """A causal LM ready for training or inference; `load_in_4bit` quantizes it with bitsandbytes (QLoRA)."""
+    from transformers import AutoModelForCausalLM
+
+    set_threads(threads)
+    resolved = resolve_model(name, cache_dir)
+    kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype)}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=kwargs["dtype"],
+        )
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(resolved), **kwargs)
+    except OSError as err:
+        raise ModelNotFoundError(f"cannot load model {name!r} ({resolved}): {err}") from err

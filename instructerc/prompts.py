@@ -21,7 +21,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from instructerc.answer_format import ANSWER_FORMATS
 from instructerc.resources import shipped_dir
 
-TASKS = ("emotion", "speaker", "impact")
+TASKS = ("emotion", "speaker", "impact", "rationale")
+BUILD_TASKS = ("emotion", "speaker", "impact")  # tasks build-data makes examples for; rationale is a step of its own
 _BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
 
 
@@ -148,4 +149,12 @@ def get_template(name: str, extra_dir: str | os.PathLike | None = None) -> Promp
     return templates[name]
 
 
-__all__ = ["PromptTemplate", "TemplateError", "builtin_prompts_dir", "get_template", "list_templates", "TASKS"]
+__all__ = [
+    "PromptTemplate",
+    "TemplateError",
+    "builtin_prompts_dir",
+    "get_template",
+    "list_templates",
+    "TASKS",
+    "BUILD_TASKS",
+]

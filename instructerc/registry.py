@@ -52,4 +52,15 @@ def list_kind(kind: str) -> str:
 
         rows = [(ls.name, ", ".join(ls.labels), ls.description) for ls in [*LABEL_SETS.values(), UNIFIED]]
         return _table(rows, ("label set", "labels", "description"))
-    raise ValueError(f"unknown kind {kind!r}: expected datasets, prompts or labels")
+    if kind == "rewards":
+        from instructerc.train.rewards import REWARDS, get_reward
+
+        rows = []
+        for name in REWARDS:
+            reward = get_reward(name)
+            doc = (getattr(reward, "__doc__", None) or type(reward).__doc__ or "").strip().splitlines()
+            rows.append((name, getattr(reward, "__name__", name), doc[0] if doc else ""))
+        return _table(rows, ("reward", "logged as", "description")) + (
+            "\n\nA reward of your own: rewards: {my_pkg.module:my_reward: 1.0} (trl's reward function contract)"
+        )
+    raise ValueError(f"unknown kind {kind!r}: expected datasets, prompts, labels or rewards")

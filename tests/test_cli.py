@@ -16,9 +16,9 @@ EXAMPLES = str(shipped_dir("examples") / "dialogues.jsonl")
 
 @pytest.mark.parametrize("verb", sorted(VERBS))
 def test_every_verb_has_truthful_help(verb):
-    out = subprocess.run([EXE, verb, "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([EXE, *verb.split(), "--help"], capture_output=True, text=True, check=True).stdout
     assert f"usage: instructerc {verb}" in out
-    config_cls = VERBS[verb][1]
+    config_cls = VERBS[verb].config() if VERBS[verb].config else None
     if config_cls is not None:
         for field in dataclasses.fields(config_cls):
             assert f"--{field.name}" in out
@@ -29,7 +29,9 @@ def test_every_verb_has_truthful_help(verb):
 def test_top_level_help_lists_the_verbs():
     out = subprocess.run([EXE, "--help"], capture_output=True, text=True, check=True).stdout
     for verb in VERBS:
-        assert verb in out
+        assert verb.split()[0] in out
+    train = subprocess.run([EXE, "train", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "sft" in train and "supervised fine-tuning" in train
 
 
 def test_help_shows_defaults():
@@ -123,3 +125,21 @@ def test_every_shipped_data_config_parses():
     for path in configs:
         config = load_config(BuildDataConfig, path)
         assert config.dataset and config.output_dir
+
+
+@pytest.mark.parametrize("folder, config_name", [("sft", "SFTTrainConfig"), ("grpo", "GRPOTrainConfig")])
+def test_every_shipped_training_recipe_parses(folder, config_name):
+    import instructerc.train.configs as configs
+    from instructerc.config import load_config
+
+    recipes = sorted((shipped_dir("configs") / folder).glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        config = load_config(getattr(configs, config_name), path)
+        assert config.use_cpu  # CPU machines need no extra flag
+
+
+def test_export_cli_errors_are_clean(tmp_path, capsys):
+    assert main(["export", "--adapter", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "instructerc export: error:" in err and "missing" in err and not (tmp_path / "out").exists()

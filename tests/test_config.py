@@ -52,3 +52,11 @@ def test_required_options_and_type_coercion():
     assert config.max_prompt_tokens is None and config.dry_run is True
     assert config.builder_options == {"columns": {"text": "utt"}}
     assert config.tasks == ["emotion", "speaker"]
+
+
+def test_none_stays_a_string_where_strings_are_allowed():
+    from instructerc.config import _coerce
+
+    assert _coerce("none", str | list[str] | None, "--report_to") == "none"
+    assert _coerce("null", str | None, "--label_set") is None
+    assert _coerce("none", int | None, "--max_prompt_tokens") is None

@@ -55,6 +55,11 @@ def test_rows_are_trl_prompt_completion_with_metadata(count_tokens):
     assert row["rationale_source"] == "reference" and rows[0]["rationale_source"] == "none"
     assert row["prompt_tokens"] == count_tokens(row["prompt"])
     assert "Rachel: Line number 1 about the coffee house and the couch. [audio: loud]" in row["prompt"][1]["content"]
+    # The dialogue lines shown in the prompt, as plain text for grounding checks: history, then the target.
+    assert row["context"].splitlines() == [
+        "Ross: Line number 0 about the coffee house and the couch.",
+        "Rachel: Line number 1 about the coffee house and the couch. [audio: loud]",
+    ]
 
 
 def test_window_limits_history(count_tokens):
@@ -125,6 +130,7 @@ def test_auxiliary_tasks(count_tokens):
     impact_rows = _build("impact", count_tokens=count_tokens)
     assert [r["turn"] for r in impact_rows] == [1, 2, 3]  # nothing to predict the first turn from
     assert "Line number 2 " not in impact_rows[1]["prompt"][1]["content"]  # the target itself is hidden
+    assert "Line number 2 " not in impact_rows[1]["context"]
     assert impact_rows[1]["label"] == "anger"
     monologue = Dialogue("m", [Utterance(0, "A", "hi", "joy"), Utterance(1, "A", "bye", "joy")])
     assert _build("speaker", count_tokens=count_tokens, dialogues=[monologue]) == []

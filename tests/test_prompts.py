@@ -19,7 +19,15 @@ def _user(name, **overrides):
 
 def test_every_template_in_the_index_renders_messages_without_special_tokens():
     for name in list_templates():
-        for message in get_template(name).render(history=HISTORY, target=TURN, label_set=LABELS, demonstrations=DEMOS):
+        variables = dict(
+            history=HISTORY,
+            target=TURN,
+            label_set=LABELS,
+            demonstrations=DEMOS,
+            context="Rachel: You slept with her?",
+            label="joy",
+        )
+        for message in get_template(name).render(**variables):
             assert "<|im_start|>" not in message["content"] and message["content"].strip()
             assert "\n\n\n" not in message["content"]
 

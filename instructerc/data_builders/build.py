@@ -180,6 +180,10 @@ def _features():
             "n_history": Value("int64"),
             "n_demos": Value("int64"),
             "prompt_tokens": Value("int64"),
+            "context": Value("string"),
+            "open_vocabulary": Value("bool"),
+            "rationale": Value("string"),
+            "clues": List(Value("string")),
         }
     )
 

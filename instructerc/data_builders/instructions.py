@@ -58,6 +58,12 @@ def _turn_view(utt: Utterance, hide_text: bool = False) -> dict[str, Any]:
     return {"speaker": utt.speaker, "text": "" if hide_text else utt.text, "cues": {} if hide_text else utt.cues}
 
 
+def _context_line(turn: dict[str, Any]) -> str:
+    """A dialogue line as plain text (what a grounded rationale may quote), cues included."""
+    cues = "; ".join(f"{kind}: {text}" for kind, text in turn["cues"].items())
+    return f"{turn['speaker']}: {turn['text']}" + (f" [{cues}]" if cues else "")
+
+
 def _fit(
     render: Callable[[int, int], Messages], n_history: int, n_demos: int, budget: int | None, count: TokenCounter
 ) -> tuple[Messages, int, int, int, bool]:
@@ -161,6 +167,7 @@ def build_examples(
             stats.over_budget += not fits
             stats.examples += 1
             stats.prompt_tokens.append(tokens)
+            shown = history[len(history) - kept_history :] + ([] if template.task == "impact" else [target_view])
             rationale = utt.rationale if template.task == "emotion" else None
             completion = render_answer(labels or answer, template.answer_format, rationale) if answer else None
             yield {
@@ -182,6 +189,10 @@ def build_examples(
                 "n_history": kept_history,
                 "n_demos": kept_demos,
                 "prompt_tokens": tokens,
+                "context": "\n".join(_context_line(turn) for turn in shown),
+                "open_vocabulary": template.open_vocabulary,
+                "rationale": rationale or "",
+                "clues": list(utt.clues or []) if template.task == "emotion" else [],
             }
 
 

@@ -30,6 +30,7 @@ from instructerc.schema import Dialogue, Utterance
 
 EVAL_SPLITS = frozenset({"dev", "val", "valid", "validation", "test"})
 CACHE_FORMAT = "instructerc-embeddings-v1"
+SCORE_DECIMALS = 5
 SCORE_BUDGET_BYTES = 32 << 20  # at most this much float32 similarity matrix at once
 
 
@@ -177,7 +178,9 @@ class DemonstrationRetriever:
         k = min(k, size)
         chunk = max(1, SCORE_BUDGET_BYTES // (4 * size))
         for start in range(0, len(targets), chunk):
-            scores = queries[start : start + chunk] @ pool.T
+            # Rounded so that scores equal up to float noise (the same text embedded twice in one batch can
+            # differ in the last bits, BLAS may round differently) are ties, broken by pool order.
+            scores = np.round(queries[start : start + chunk] @ pool.T, SCORE_DECIMALS)
             scores[self._codes[None, :] == own[start : start + chunk, None]] = -np.inf
             kth = np.partition(scores, size - k, axis=1)[:, size - k]
             for row_index, row in enumerate(scores):

@@ -1,0 +1,100 @@
+"""What a training run leaves beside its weights: config, log, metadata, dev scores and the model card."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import instructerc
+from instructerc.config import to_yaml
+from instructerc.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+
+TRAIN_META = "instructerc_train.json"
+
+
+def dataset_metadata(dataset_dir: str | Path) -> dict[str, Any]:
+    """Corpus, label set, template versions and rationale sources of a built dataset."""
+    from datasets import load_from_disk
+
+    info_path = Path(dataset_dir) / "build_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    sources: Counter[str] = Counter()
+    dataset = load_from_disk(str(dataset_dir))
+    for split in dataset.values():
+        if "rationale_source" in split.column_names:
+            sources.update(split["rationale_source"])
+    return {
+        "dataset": str(dataset_dir),
+        "corpus": info.get("dataset"),
+        "label_set": info.get("label_set"),
+        "templates": {task: t.get("id") for task, t in info.get("templates", {}).items()},
+        "rationale_source": dict(sources),
+        "dataset_content_hash": info.get("content_hash"),
+    }
+
+
+def dev_scores(model: Any, tokenizer: Any, config: Any) -> dict[str, float]:
+    """Generate answers for up to `dev_eval_samples` emotion examples of eval_split and score them."""
+    from datasets import load_from_disk
+
+    from instructerc.eval.metrics import closed_set_scores
+    from instructerc.infer.generation import generate_chat
+    from instructerc.parsing import label_set_from_list, parse_output
+
+    if config.dev_eval_samples <= 0:
+        return {}
+    data = load_from_disk(str(config.dataset_dir))[config.eval_split]
+    data = data.filter(lambda row: row["task"] == "emotion" and row["label"] is not None)
+    if len(data) == 0:
+        return {}
+    data = data.select(range(min(config.dev_eval_samples, len(data))))
+    texts = generate_chat(
+        model,
+        tokenizer,
+        data["prompt"],
+        max_new_tokens=config.dev_max_new_tokens,
+        batch_size=config.per_device_eval_batch_size,
+    )
+    label_set = label_set_from_list(tuple(data[0]["label_set"]))
+    predicted = [parse_output(text, label_set).label for text in texts]
+    scores = closed_set_scores(data["label"], predicted, label_set.labels)
+    scores["well_formed_rate"] = sum(parse_output(t, label_set).well_formed for t in texts) / len(texts)
+    return scores
+
+
+def save_final_model(trainer: Any, output_dir: Path) -> None:
+    """Save the final weights; FSDP checkpoints shard the state dict, the final save must be whole."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(output_dir))
+
+
+def lora_metadata(config: Any) -> dict[str, Any] | None:
+    if not getattr(config, "use_lora", False):
+        return None
+    return {
+        "r": config.lora_r,
+        "alpha": config.lora_alpha,
+        "dropout": config.lora_dropout,
+        "target_modules": list(config.lora_target_modules),
+        "load_in_4bit": config.load_in_4bit,
+    }
+
+
+def write_training_outputs(output_dir: Path, config: Any, log_history: list[dict], meta: dict[str, Any]) -> None:
+    """resolved_config.yaml, training_log.jsonl, instructerc_train.json and README.md (the model card)."""
+    from instructerc.model_card import render_model_card
+    from instructerc.models import resolve_model
+
+    meta = {
+        **meta,
+        "lora": lora_metadata(config),
+        "instructerc_version": instructerc.__version__,
+        "base_model_path": str(resolve_model(meta["base_model"], getattr(config, "cache_dir", None))),
+    }
+    atomic_write_text(output_dir / "resolved_config.yaml", to_yaml(config))
+    atomic_write_jsonl(output_dir / "training_log.jsonl", log_history)
+    atomic_write_json(output_dir / TRAIN_META, meta)
+    atomic_write_text(output_dir / "README.md", render_model_card(meta))

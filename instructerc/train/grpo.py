@@ -1,0 +1,146 @@
+"""`train grpo`: GRPO with verifiable emotion rewards on top of an SFT adapter, with trl's GRPOTrainer.
+
+Before training, pre-flight checks turn the usual silent failures into actionable errors: a reward whose
+column the dataset lacks, completions cut shorter than the SFT targets, a batch that is not a whole number
+of groups, and a starting model that never produces a parsable answer (all rewards 0: nothing is learned).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from instructerc.train.artifacts import dataset_metadata, dev_scores, save_final_model, write_training_outputs
+from instructerc.train.configs import GRPOTrainConfig
+from instructerc.train.rewards import build_rewards, required_columns
+from instructerc.train.sft import load_split, peft_config_from
+
+logger = logging.getLogger(__name__)
+REWARD_COLUMNS = ("prompt", "label", "labels", "label_set", "context", "task", "answer_format", "open_vocabulary")
+
+
+class PreflightError(ValueError):
+    """A GRPO run that would fail or learn nothing; the message says what to change."""
+
+
+def check_reward_columns(rewards: list[Any], columns: list[str]) -> None:
+    for reward in rewards:
+        missing = required_columns(reward) - set(columns)
+        if missing:
+            name = getattr(reward, "__name__", repr(reward))
+            raise PreflightError(
+                f"reward {name} needs dataset columns {sorted(missing)}; the dataset has {sorted(columns)}"
+            )
+
+
+def check_completion_length(completions: list[list[dict]], tokenizer: Any, max_completion_length: int) -> None:
+    """The SFT targets must fit: a model taught to write N tokens and cut at fewer never closes its answer."""
+    lengths = sorted(len(tokenizer(c[0]["content"], add_special_tokens=False)["input_ids"]) + 1 for c in completions)
+    needed = lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))] if lengths else 0
+    if max_completion_length < needed:
+        raise PreflightError(
+            f"max_completion_length={max_completion_length} is below what the training targets "
+            f"need (95% of completions fit in {needed} tokens); set max_completion_length >= {needed}"
+        )
+
+
+def check_batch(config: GRPOTrainConfig) -> None:
+    """The generation batch must be a whole number of groups (trl's own formula, before trl checks it)."""
+    steps = config.steps_per_generation or config.gradient_accumulation_steps
+    batch = config.generation_batch_size or config.per_device_train_batch_size * steps
+    if config.num_generations and batch % config.num_generations:
+        raise PreflightError(
+            f"the generation batch ({batch} completions = per_device_train_batch_size x steps_per_generation) is not "
+            f"divisible by num_generations={config.num_generations}; set per_device_train_batch_size to a multiple "
+            f"of {config.num_generations}"
+        )
+
+
+def check_model_answers(model: Any, tokenizer: Any, data: Any, config: GRPOTrainConfig) -> float:
+    """Share of sample prompts the starting model answers parsably; warns when it is zero."""
+    from instructerc.infer.generation import generate_chat
+    from instructerc.parsing import label_set_from_list, parse_output
+
+    n = min(config.preflight_samples, len(data))
+    if n == 0:
+        return 1.0
+    sample = data.select(range(n))
+    texts = generate_chat(model, tokenizer, sample["prompt"], max_new_tokens=config.max_completion_length)
+    valid = sum(
+        parse_output(t, label_set_from_list(tuple(row["label_set"])), answer_format=row["answer_format"]).valid
+        for t, row in zip(texts, sample, strict=True)
+    )
+    if valid == 0:
+        logger.warning(
+            "the starting model gave no parsable answer on %d sample prompts: every reward will be 0 and "
+            "GRPO will learn nothing. Start from an SFT adapter (--adapter) trained on this answer format.",
+            n,
+        )
+    return valid / n
+
+
+def load_policy(config: GRPOTrainConfig) -> tuple[Any, Any]:
+    """The model to optimise (base + SFT adapter, trainable) and the LoRA config for a fresh adapter (or None)."""
+    from instructerc.models import load_causal_lm
+
+    model = load_causal_lm(
+        config.model,
+        dtype=config.model_dtype,
+        load_in_4bit=config.load_in_4bit,
+        cache_dir=config.cache_dir,
+        threads=config.threads,
+    )
+    if config.adapter is None:
+        return model, peft_config_from(config)
+    from peft import PeftModel
+
+    if not (Path(config.adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{config.adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    return PeftModel.from_pretrained(model, config.adapter, is_trainable=True), None
+
+
+def run_grpo(config: GRPOTrainConfig) -> Path:
+    """Pre-flight, train, save, write logs and the model card; returns the output folder."""
+    from trl import GRPOTrainer
+
+    from instructerc.models import load_tokenizer
+
+    tokenizer = load_tokenizer(config.adapter or config.model, cache_dir=config.cache_dir)
+    data = load_split(
+        config, config.train_split, config.max_train_samples, seed=config.seed, keep=(*REWARD_COLUMNS, "completion")
+    )
+    rewards, _ = build_rewards(config.rewards)
+    check_reward_columns(rewards, data.column_names)
+    check_completion_length(data["completion"], tokenizer, config.max_completion_length)
+    data = data.remove_columns("completion")
+    model, peft_config = load_policy(config)
+    check_model_answers(model, tokenizer, data, config)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=rewards,
+        args=config,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    output_dir = Path(config.output_dir)
+    save_final_model(trainer, output_dir)
+    if not trainer.is_world_process_zero():
+        return output_dir
+    scores = dev_scores(trainer.model, tokenizer, config) if config.eval_split else {}
+    meta = dataset_metadata(config.dataset_dir) | {
+        "method": "grpo",
+        "base_model": config.model,
+        "started_from_adapter": config.adapter,
+        "steps": trainer.state.global_step,
+        "processes": config.world_size,
+        "train_examples": len(data),
+        "rewards": config.rewards,
+        "dev_scores": scores,
+    }
+    write_training_outputs(output_dir, config, trainer.state.log_history, meta)
+    print(json.dumps({"output_dir": str(output_dir), "steps": meta["steps"], "dev_scores": scores}))
+    return output_dir

@@ -1,0 +1,231 @@
+"""Reward functions for trl's GRPOTrainer, all reading completions through `instructerc.parsing.parse_output`.
+
+trl calls `reward(prompts=..., completions=..., completion_ids=..., **dataset_columns)` with one list entry per
+completion and logs the result under `reward.__name__`. A reward returns one float per completion, or None
+where it does not apply (trl ignores those). Formulas and how to add your own: docs/rewards.md.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from instructerc.labels import LabelSet, clean_word, concept_of
+from instructerc.parsing import ParsedOutput, clean_answer, label_set_from_list, parse_output
+from instructerc.registry import resolve_dotted
+from instructerc.train.grounding import grounding
+
+Reward = Callable[..., list[float | None]]
+# Arguments trl always passes; everything else a reward names is a dataset column.
+TRL_ARGUMENTS = frozenset({"prompts", "completions", "completion_ids", "self"})
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion: a plain string or trl's conversational form (a list of messages)."""
+    if completion is None:
+        return ""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    texts = []
+    for message in completion:
+        content = message.get("content", "") if isinstance(message, dict) else message
+        if isinstance(content, list):  # multimodal content parts: keep the text parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        texts.append(content or "")
+    return "".join(texts)
+
+
+def _column(kwargs: dict[str, Any], name: str, n: int) -> list[Any]:
+    """A dataset column as one value per completion; a scalar (a direct call) is broadcast."""
+    value = kwargs.get(name)
+    if isinstance(value, (list, tuple)) and len(value) == n and name != "label_set":
+        return list(value)
+    if name == "label_set" and isinstance(value, (list, tuple)) and value and not isinstance(value[0], str):
+        return list(value)  # one label set per row; a flat list of strings is one set for every row
+    return [value] * n
+
+
+def _row_label_set(value: Any, task: Any) -> LabelSet | None:
+    if value is None or isinstance(value, LabelSet):
+        return value
+    # Speaker names get exact matching: a speaker called "Joy" must not be read as an emotion.
+    return label_set_from_list(tuple(value), exact=task == "speaker")
+
+
+def _parse_rows(completions: Sequence[Any], kwargs: dict[str, Any], mode: str = "lenient") -> list[ParsedOutput]:
+    """Parse every completion with its row's label set, task, answer format and open-vocabulary flag."""
+    n = len(completions)
+    rows = zip(
+        completions,
+        *(_column(kwargs, c, n) for c in ("label_set", "task", "answer_format", "open_vocabulary")),
+        strict=True,
+    )
+    return [
+        parse_output(
+            completion_text(completion),
+            _row_label_set(label_set, task),
+            mode=mode,
+            open_vocabulary=bool(open_vocabulary),
+            answer_format=answer_format or "think_answer",
+        )
+        for completion, label_set, task, answer_format, open_vocabulary in rows
+    ]
+
+
+def _concepts(words: Sequence[str]) -> set[str]:
+    return {concept_of(w) or clean_word(w) for w in words}
+
+
+class LabelAccuracyReward:
+    """1.0 when the answer is the gold label as written, `synonym_credit` when it only normalises to it
+    (gold "joy", answer "happiness"), 0.0 otherwise. Open-vocabulary rows: F1 of the answer's emotion concepts
+    against the gold `labels`."""
+
+    def __init__(
+        self, synonym_credit: float = 0.5, mode: Literal["strict", "lenient"] = "lenient", name: str = "label_accuracy"
+    ):
+        self.synonym_credit, self.mode, self.__name__ = synonym_credit, mode, name
+
+    def __repr__(self) -> str:
+        return f"LabelAccuracyReward(synonym_credit={self.synonym_credit}, mode={self.mode!r})"
+
+    def __call__(self, completions: list, label: list, label_set: list, **kwargs: Any) -> list[float | None]:
+        kwargs = {**kwargs, "label_set": label_set}
+        n = len(completions)
+        parsed = _parse_rows(completions, kwargs, self.mode)
+        golds, gold_lists = _column({"label": label}, "label", n), _column(kwargs, "labels", n)
+        row_sets = zip(_column(kwargs, "label_set", n), _column(kwargs, "task", n), strict=True)
+        sets = [_row_label_set(value, task) for value, task in row_sets]
+        open_vocab = _column(kwargs, "open_vocabulary", n)
+        scores: list[float | None] = []
+        for p, gold, gold_list, ls, ov in zip(parsed, golds, gold_lists, sets, open_vocab, strict=True):
+            if gold is None:
+                scores.append(None)  # unlabeled row: nothing to reward
+            elif not p.valid:
+                scores.append(0.0)
+            elif ov or len(p.labels) > 1:  # open vocabulary
+                predicted, wanted = _concepts(p.labels), _concepts(gold_list or [gold])
+                hits = len(predicted & wanted)
+                scores.append(2 * hits / (len(predicted) + len(wanted)) if hits else 0.0)
+            elif p.label != ((ls.normalize(gold) if ls is not None else None) or gold):
+                scores.append(0.0)
+            else:
+                exact = clean_answer(p.answer_text or "") == clean_word(p.label or "")
+                scores.append(1.0 if exact else float(self.synonym_credit))
+        return scores
+
+
+label_accuracy_reward = LabelAccuracyReward()
+
+
+def format_reward(completions: list, **kwargs: Any) -> list[float | None]:
+    """1.0 when the completion is exactly the row's answer format (think then answer, by default), else 0.0."""
+    return [1.0 if p.well_formed else 0.0 for p in _parse_rows(completions, kwargs)]
+
+
+def label_in_set_reward(completions: list, label_set: list, **kwargs: Any) -> list[float | None]:
+    """1.0 when a (lenient) answer can be read and it is a label of the row's set, else 0.0."""
+    return [1.0 if p.valid else 0.0 for p in _parse_rows(completions, {**kwargs, "label_set": label_set})]
+
+
+def rationale_grounding_reward(completions: list, context: list, **kwargs: Any) -> list[float | None]:
+    """`grounding(think block, context).score`; 0.0 without a think block, None where the row has no context."""
+    contexts = _column({"context": context}, "context", len(completions))
+    return [
+        None if ctx is None else (grounding(p.rationale, ctx).score if p.rationale else 0.0)
+        for p, ctx in zip(_parse_rows(completions, {}), contexts, strict=True)
+    ]
+
+
+class LengthPenalty:
+    """0.0 up to `target_words` words of rationale, then down linearly to -`max_penalty` at
+    `target_words + scale_words` (default: twice the target). Without a think block the whole completion counts."""
+
+    def __init__(self, target_words: int = 200, max_penalty: float = 1.0, scale_words: int | None = None):
+        if target_words < 0 or (scale_words is not None and scale_words <= 0):
+            raise ValueError("target_words must be >= 0 and scale_words > 0")
+        self.target_words, self.max_penalty = target_words, max_penalty
+        self.scale_words = scale_words or max(target_words, 1)
+        self.__name__ = "length_penalty"
+
+    def __repr__(self) -> str:
+        return f"LengthPenalty(target_words={self.target_words}, max_penalty={self.max_penalty})"
+
+    def __call__(self, completions: list, **kwargs: Any) -> list[float | None]:
+        scores: list[float | None] = []
+        for completion, p in zip(completions, _parse_rows(completions, {}), strict=True):
+            words = len((p.rationale if p.rationale is not None else completion_text(completion)).split())
+            excess = max(0, words - self.target_words) / self.scale_words
+            scores.append(-self.max_penalty * min(1.0, excess) if excess else 0.0)  # no -0.0 in the logs
+        return scores
+
+
+# CLI names. A class is instantiated with its defaults; parametrise by pointing a dotted path at an instance.
+REWARDS: dict[str, Reward | type] = {
+    "label_accuracy": label_accuracy_reward,
+    "format": format_reward,
+    "label_in_set": label_in_set_reward,
+    "rationale_grounding": rationale_grounding_reward,
+    "length_penalty": LengthPenalty,
+}
+
+
+def get_reward(name: str) -> Reward:
+    """A registry name (with or without a `_reward` suffix) or a dotted path `package.module:name`."""
+    key = name.strip()
+    obj = REWARDS.get(key, REWARDS.get(key.removesuffix("_reward")))
+    if obj is None and ":" in key:
+        obj = resolve_dotted(key)
+    if obj is None:
+        raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARDS)} (or a dotted path pkg.module:name)")
+    if isinstance(obj, type):
+        obj = obj()
+    if not callable(obj):
+        raise ValueError(f"reward {name!r} is not callable")
+    return obj
+
+
+def build_rewards(names_and_weights: dict[str, float] | Sequence[str]) -> tuple[list[Reward], list[float]]:
+    """(reward functions, weights) for GRPOTrainer's `reward_funcs` and `GRPOConfig.reward_weights`.
+
+    A list gives every reward weight 1.0.
+    """
+    items = (
+        list(names_and_weights.items())
+        if isinstance(names_and_weights, dict)
+        else [(name, 1.0) for name in names_and_weights]
+    )
+    if not items:
+        raise ValueError("at least one reward is needed")
+    return [get_reward(name) for name, _ in items], [float(weight) for _, weight in items]
+
+
+def required_columns(func: Reward | type) -> set[str]:
+    """Dataset columns a reward needs: its parameters without defaults, other than trl's own arguments."""
+    target = func.__call__ if isinstance(func, type) else func
+    parameters = inspect.signature(target).parameters.values()
+    return {
+        p.name
+        for p in parameters
+        if p.name not in TRL_ARGUMENTS
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        and p.default is inspect.Parameter.empty
+    }
+
+
+__all__ = [
+    "REWARDS",
+    "LabelAccuracyReward",
+    "LengthPenalty",
+    "build_rewards",
+    "completion_text",
+    "format_reward",
+    "get_reward",
+    "label_accuracy_reward",
+    "label_in_set_reward",
+    "rationale_grounding_reward",
+    "required_columns",
+]

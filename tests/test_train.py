@@ -1,0 +1,277 @@
+"""Real training runs with the embedded model: LoRA SFT, GRPO from its adapter, QLoRA, pre-flight checks.
+
+Every run is a few steps on the bundled examples with one torch thread (two threads on a shared 2-core
+machine were 3x slower, see docs/benchmarks.md).
+"""
+
+import json
+import logging
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from instructerc.config import BuildDataConfig, load_config
+from instructerc.data_builders.build import build_dataset
+from instructerc.resources import shipped_dir
+from instructerc.train import grpo as grpo_module
+from instructerc.train.configs import GRPOTrainConfig, SFTTrainConfig
+from instructerc.train.grpo import PreflightError, check_batch, check_completion_length, check_reward_columns
+from instructerc.train.rewards import build_rewards
+
+pytestmark = pytest.mark.slow
+FAST = {
+    "threads": 1,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_target_modules": "q_proj,v_proj",
+    "seed": 0,
+    "report_to": "none",
+}
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "examples"
+    build_dataset(
+        BuildDataConfig(
+            dataset="jsonl",
+            data_dir=str(shipped_dir("examples") / "dialogues.jsonl"),
+            label_set="meld",
+            output_dir=str(out),
+            n_demos=0,
+            window=2,
+            show_progress=False,
+        )
+    )
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def sft_dir(dataset_dir, tmp_path_factory):
+    from instructerc.train.sft import run_sft
+
+    out = tmp_path_factory.mktemp("sft")
+    # Four examples in one batch of four: every step sees the same batch, so the loss must go down.
+    config = load_config(
+        SFTTrainConfig,
+        None,
+        {
+            **FAST,
+            "dataset_dir": dataset_dir,
+            "output_dir": str(out),
+            "max_steps": 4,
+            "max_train_samples": 4,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 2e-3,
+            "logging_steps": 1,
+            "eval_steps": 4,
+            "save_steps": 4,
+            "max_eval_samples": 4,
+            "dev_eval_samples": 2,
+            "dev_max_new_tokens": 16,
+        },
+    )
+    run_sft(config)
+    return out
+
+
+def test_sft_lowers_the_loss_and_changes_the_lora_weights(sft_dir):
+    log = [json.loads(line) for line in (sft_dir / "training_log.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert any("eval_loss" in entry for entry in log)
+    weights = load_file(str(sft_dir / "adapter_model.safetensors"))
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and all(w.abs().sum() > 0 for w in lora_b)  # lora_B starts at zero: nonzero means trained
+
+
+def test_sft_output_folder_is_complete(sft_dir):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "chat_template.jinja",
+        "tokenizer.json",
+        "resolved_config.yaml",
+        "training_log.jsonl",
+        "instructerc_train.json",
+        "README.md",
+    ):
+        assert (sft_dir / name).is_file(), name
+    meta = json.loads((sft_dir / "instructerc_train.json").read_text())
+    assert meta["method"] == "sft" and meta["base_model"] == "embedded" and meta["steps"] == 4
+    assert meta["templates"] == {"emotion": "emotion@v1"} and meta["label_set"]["name"] == "meld"
+    assert {"accuracy", "weighted_f1", "invalid_rate"} <= set(meta["dev_scores"])
+    assert meta["lora"]["r"] == 8
+    card = (sft_dir / "README.md").read_text()
+    assert "emotion@v1" in card and "embedded" in card
+    assert "max_steps: 4" in (sft_dir / "resolved_config.yaml").read_text()
+
+
+def test_sft_adapter_reloads_and_changes_the_output(sft_dir):
+    from peft import PeftModel
+
+    from instructerc.models import load_causal_lm, load_tokenizer
+
+    tokenizer = load_tokenizer("embedded")
+    inputs = tokenizer("Ross: We were on a break!", return_tensors="pt")
+    base = load_causal_lm("embedded", dtype="float32")
+    with torch.no_grad():
+        base_logits = base(**inputs).logits
+        tuned = PeftModel.from_pretrained(base, str(sft_dir))
+        tuned_logits = tuned(**inputs).logits
+    assert not torch.allclose(base_logits, tuned_logits, atol=1e-4)
+
+
+def test_grpo_from_the_sft_adapter_logs_every_reward_and_trains(sft_dir, dataset_dir, tmp_path):
+    from instructerc.train.grpo import run_grpo
+
+    before = load_file(str(sft_dir / "adapter_model.safetensors"))
+    config = load_config(
+        GRPOTrainConfig,
+        None,
+        {
+            **FAST,
+            "dataset_dir": dataset_dir,
+            "adapter": str(sft_dir),
+            "output_dir": str(tmp_path / "grpo"),
+            # Groups of 4 sampled completions, 2 prompts a step: a group whose rewards all tie has zero advantage
+            # and teaches nothing, so enough completions are needed for some rewards to differ.
+            "max_steps": 2,
+            "num_generations": 4,
+            "per_device_train_batch_size": 8,
+            "max_completion_length": 48,
+            "learning_rate": 1e-3,
+            "preflight_samples": 1,
+            "dev_eval_samples": 0,
+            "save_strategy": "no",
+        },
+    )
+    run_grpo(config)
+    log = [json.loads(line) for line in (tmp_path / "grpo" / "training_log.jsonl").read_text().splitlines()]
+    logged = {key for entry in log for key in entry}
+    for name in ("label_accuracy", "format_reward", "label_in_set_reward", "rationale_grounding_reward"):
+        assert f"rewards/{name}/mean" in logged, sorted(logged)
+    assert any(entry.get("reward_std", 0) > 0 for entry in log), "every group tied: nothing to learn from"
+    after = load_file(str(tmp_path / "grpo" / "adapter_model.safetensors"))
+    assert set(after) == set(before)
+    assert any(not torch.equal(before[name], after[name]) for name in before)
+    meta = json.loads((tmp_path / "grpo" / "instructerc_train.json").read_text())
+    assert meta["method"] == "grpo" and meta["started_from_adapter"] == str(sft_dir)
+
+
+def test_qlora_step(dataset_dir, tmp_path):
+    from instructerc.train.sft import run_sft
+
+    config = load_config(
+        SFTTrainConfig,
+        None,
+        {
+            **FAST,
+            "dataset_dir": dataset_dir,
+            "output_dir": str(tmp_path / "qlora"),
+            "load_in_4bit": True,
+            "max_steps": 1,
+            "max_train_samples": 2,
+            "per_device_train_batch_size": 2,
+            "eval_strategy": "no",
+            "dev_eval_samples": 0,
+            "save_strategy": "no",
+            "logging_steps": 1,
+        },
+    )
+    run_sft(config)
+    log = [json.loads(line) for line in (tmp_path / "qlora" / "training_log.jsonl").read_text().splitlines()]
+    assert any("loss" in entry and entry["loss"] == entry["loss"] for entry in log)  # a finite loss was logged
+    assert json.loads((tmp_path / "qlora" / "instructerc_train.json").read_text())["lora"]["load_in_4bit"] is True
+
+
+# --- pre-flight checks: each failure mode gives an actionable error --------------------------------------------
+
+
+def test_preflight_batch_not_divisible_by_group(dataset_dir):
+    with pytest.raises(PreflightError, match="set per_device_train_batch_size to a multiple of 4"):
+        load_config(GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "num_generations": 4,
+                                            "per_device_train_batch_size": 3})
+    config = load_config(GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "num_generations": 4,
+                                                 "per_device_train_batch_size": 8})
+    check_batch(config)
+
+
+def test_preflight_completion_length_below_the_sft_targets(tokenizer):
+    completions = [[{"role": "assistant", "content": "<think>" + "word " * 60 + "</think><answer>joy</answer>"}]]
+    with pytest.raises(PreflightError, match=r"set max_completion_length >= \d+"):
+        check_completion_length(completions, tokenizer, 16)
+    check_completion_length(completions, tokenizer, 512)
+
+
+def test_preflight_reward_columns():
+    rewards, _ = build_rewards({"label_accuracy": 1.0, "rationale_grounding": 0.5})
+    with pytest.raises(PreflightError, match=r"needs dataset columns \['context'\]"):
+        check_reward_columns(rewards, ["prompt", "label", "label_set"])
+
+
+def test_preflight_warns_when_the_model_never_answers(dataset_dir, monkeypatch, caplog):
+    from datasets import load_from_disk
+
+    import instructerc.infer.generation as generation
+
+    monkeypatch.setattr(generation, "generate_chat", lambda *a, **k: ["I cannot tell.", "Hmm"])
+    config = load_config(GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "preflight_samples": 2})
+    data = load_from_disk(dataset_dir)["train"]
+    with caplog.at_level(logging.WARNING):
+        assert grpo_module.check_model_answers(None, None, data, config) == 0.0
+    assert "every reward will be 0" in caplog.text
+
+
+def test_two_process_cpu_ddp_through_accelerate(dataset_dir, tmp_path):
+    """The multi-process path for real: `--accelerate_config cpu_ddp --num_processes 2` (gloo on CPU)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("instructerc", path=str(Path(sys.executable).parent))
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [
+            exe,
+            "train",
+            "sft",
+            "--dataset_dir",
+            dataset_dir,
+            "--output_dir",
+            str(out),
+            "--accelerate_config",
+            "cpu_ddp",
+            "--num_processes",
+            "2",
+            "--max_steps",
+            "2",
+            "--max_train_samples",
+            "8",
+            "--per_device_train_batch_size",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--dev_eval_samples",
+            "0",
+            "--threads",
+            "1",
+            "--lora_r",
+            "8",
+            "--lora_target_modules",
+            "q_proj,v_proj",
+            "--logging_steps",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = json.loads((out / "instructerc_train.json").read_text())
+    assert meta["processes"] == 2 and meta["steps"] == 2
+    assert (out / "adapter_model.safetensors").is_file()
