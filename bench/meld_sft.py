@@ -22,8 +22,13 @@ from types import SimpleNamespace
 def score(model, tokenizer, dataset_dir: str, samples: int) -> dict:
     from instructerc.train.artifacts import dev_scores
 
-    settings = SimpleNamespace(dev_eval_samples=samples, dataset_dir=dataset_dir, eval_split="validation",
-                               dev_max_new_tokens=16, per_device_eval_batch_size=8)
+    settings = SimpleNamespace(
+        dev_eval_samples=samples,
+        dataset_dir=dataset_dir,
+        eval_split="validation",
+        dev_max_new_tokens=16,
+        per_device_eval_batch_size=8,
+    )
     return dev_scores(model, tokenizer, settings)
 
 
@@ -50,8 +55,16 @@ def main() -> None:
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="instructerc-meld-sft-"))
     data_dir = str(work / "data")
-    build_dataset(BuildDataConfig(dataset="meld", data_dir=args.data_dir, output_dir=data_dir,
-                                  template="emotion_label_only", n_demos=args.n_demos, show_progress=False))
+    build_dataset(
+        BuildDataConfig(
+            dataset="meld",
+            data_dir=args.data_dir,
+            output_dir=data_dir,
+            template="emotion_label_only",
+            n_demos=args.n_demos,
+            show_progress=False,
+        )
+    )
     tokenizer = load_tokenizer("embedded")
     dev = load_from_disk(data_dir)["validation"].select(range(args.dev_samples))
     majority_label, _ = Counter(load_from_disk(data_dir)["train"]["label"]).most_common(1)[0]
@@ -60,23 +73,42 @@ def main() -> None:
     majority = closed_set_scores(dev["label"], [majority_label] * len(dev), dev[0]["label_set"])
 
     started = time.perf_counter()
-    before = score(load_causal_lm("embedded", dtype="float32", threads=args.threads), tokenizer, data_dir,
-                   args.dev_samples)
-    config = load_config(SFTTrainConfig, None, {
-        "dataset_dir": data_dir, "output_dir": str(work / "sft"), "max_steps": args.steps,
-        "max_train_samples": args.train_samples, "per_device_train_batch_size": 4, "learning_rate": 2e-4,
-        "eval_strategy": "no", "save_strategy": "no", "dev_eval_samples": args.dev_samples,
-        "dev_max_new_tokens": 16, "threads": args.threads, "logging_steps": 8, "seed": 0})
+    before = score(
+        load_causal_lm("embedded", dtype="float32", threads=args.threads), tokenizer, data_dir, args.dev_samples
+    )
+    config = load_config(
+        SFTTrainConfig,
+        None,
+        {
+            "dataset_dir": data_dir,
+            "output_dir": str(work / "sft"),
+            "max_steps": args.steps,
+            "max_train_samples": args.train_samples,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 2e-4,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "dev_eval_samples": args.dev_samples,
+            "dev_max_new_tokens": 16,
+            "threads": args.threads,
+            "logging_steps": 8,
+            "seed": 0,
+        },
+    )
     run_sft(config)
     after = json.loads((work / "sft" / "instructerc_train.json").read_text())["dev_scores"]
     minutes = (time.perf_counter() - started) / 60
-    print(f"\nMELD dev, first {args.dev_samples} utterances; SFT {args.steps} steps x 4 on {args.train_samples} "
-          f"train examples ({minutes:.0f} min in all)")
+    print(
+        f"\nMELD dev, first {args.dev_samples} utterances; SFT {args.steps} steps x 4 on {args.train_samples} "
+        f"train examples ({minutes:.0f} min in all)"
+    )
     print("| model | weighted F1 | accuracy | macro F1 | invalid rate |")
     print("| --- | --- | --- | --- | --- |")
     for name, s in (("majority class", majority), ("embedded, before SFT", before), ("embedded, after SFT", after)):
-        print(f"| {name} | {s['weighted_f1']:.3f} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | "
-              f"{s.get('invalid_rate', 0):.3f} |")
+        print(
+            f"| {name} | {s['weighted_f1']:.3f} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | "
+            f"{s.get('invalid_rate', 0):.3f} |"
+        )
 
 
 if __name__ == "__main__":

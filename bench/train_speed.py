@@ -81,15 +81,30 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="instructerc-train-bench-"))
     data = work / "data"
-    build_dataset(BuildDataConfig(dataset="jsonl", data_dir=str(shipped_dir("examples") / "dialogues.jsonl"),
-                                  label_set="meld", output_dir=str(data), n_demos=0, show_progress=False))
+    build_dataset(
+        BuildDataConfig(
+            dataset="jsonl",
+            data_dir=str(shipped_dir("examples") / "dialogues.jsonl"),
+            label_set="meld",
+            output_dir=str(data),
+            n_demos=0,
+            show_progress=False,
+        )
+    )
     results: dict[str, dict[str, list[float]]] = {}
     for kind in args.kinds.split(","):
         for repeat in range(args.repeats):
             # Alternate which variant goes first: the first process after a pause runs slower on this VM.
-            for variant in (("trl", "instructerc") if repeat % 2 == 0 else ("instructerc", "trl")):
-                out = run({"kind": kind, "variant": variant, "data": str(data), "steps": args.steps,
-                           "out": str(work / f"{kind}-{variant}")})
+            for variant in ("trl", "instructerc") if repeat % 2 == 0 else ("instructerc", "trl"):
+                out = run(
+                    {
+                        "kind": kind,
+                        "variant": variant,
+                        "data": str(data),
+                        "steps": args.steps,
+                        "out": str(work / f"{kind}-{variant}"),
+                    }
+                )
                 value = out["tokens"] / out["seconds"] if kind == "sft" else out["seconds"] / out["steps"]
                 results.setdefault(kind, {}).setdefault(variant, []).append(value)
                 unit = "tokens/s" if kind == "sft" else "s/step"

@@ -82,6 +82,63 @@ def run_rationales(config, args, argv) -> int:
     return 0
 
 
+def _evaluate_config() -> type:
+    from instructerc.eval.evaluate import EvaluateConfig
+
+    return EvaluateConfig
+
+
+def run_evaluate(config, args, argv) -> int:
+    from instructerc.eval.evaluate import run_evaluate as evaluate
+
+    results = evaluate(config)
+    print(_evaluation_summary(results, config.output_dir))
+    return 0
+
+
+def _evaluation_summary(results: dict, output_dir: str) -> str:
+    """One line with the headline numbers, whatever parts the predictions had."""
+    parts = []
+    for task, scores in (results.get("closed_set") or {}).items():
+        if isinstance(scores, dict) and "weighted_f1" in scores:
+            parts.append(
+                f"{task}: weighted F1 {scores['weighted_f1']:.3f}, accuracy {scores['accuracy']:.3f}, "
+                f"invalid {scores.get('invalid_rate', 0):.1%}"
+            )
+    for level, scores in ((results.get("open_vocabulary") or {}).get("average") or {}).items():
+        parts.append(f"open vocabulary {level} F {scores['f1']:.3f}")
+    return "; ".join(parts or ["evaluated"]) + f" -> {output_dir}/report.md"
+
+
+def _predict_config() -> type:
+    from instructerc.infer.predict import PredictConfig
+
+    return PredictConfig
+
+
+def run_predict(config, args, argv) -> int:
+    from instructerc.infer.predict import predict
+
+    print(predict(config).summary())
+    return 0
+
+
+def _label_config() -> type:
+    from instructerc.infer.label import LabelConfig
+
+    return LabelConfig
+
+
+def run_label(config, args, argv) -> int:
+    from instructerc.infer.label import format_table, label_conversations
+
+    rows = label_conversations(config)
+    print(format_table(rows))
+    if config.output:
+        print(f"{len(rows)} rows written to {config.output}")
+    return 0
+
+
 def run_build_data(config, args, argv) -> int:
     from instructerc.data_builders.build import build_dataset
     from instructerc.data_builders.preview import print_dry_run
@@ -137,6 +194,19 @@ VERBS: dict[str, Verb] = {
         "write grounded rationales for label-only SFT targets with a model or an OpenAI-compatible endpoint",
         _rationales_config,
         run_rationales,
+    ),
+    "predict": Verb(
+        "explained predictions (or label scores) for a built dataset or raw dialogues", _predict_config, run_predict
+    ),
+    "label": Verb(
+        "zero-shot emotion labels with rationales for any conversation (closed set or open vocabulary)",
+        _label_config,
+        run_label,
+    ),
+    "evaluate": Verb(
+        "score predictions: closed-set and open-vocabulary metrics, clue overlap, report",
+        _evaluate_config,
+        run_evaluate,
     ),
     "export": Verb(
         "merge a LoRA adapter into its base model and save a plain Hugging Face folder", _export_config, run_export

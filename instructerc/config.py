@@ -291,10 +291,15 @@ class BuildDataConfig:
 
 @dataclasses.dataclass
 class DemoConfig:
-    """`instructerc demo`: the main job on the bundled example dialogues and the embedded default models."""
+    """`instructerc demo`: the main job end to end on the bundled example dialogues and the embedded model:
+    build prompts, LoRA SFT, a few GRPO steps, explained predictions, evaluation and its report."""
 
     output_dir: str = option("where the demo writes its artefacts", default="outputs/demo")
     n_demos: int = option("retrieved demonstrations per prompt", default=2)
+    sft_steps: int = option("LoRA SFT steps (the recipe configs/sft/examples.yaml, shortened)", default=8)
+    grpo_steps: int = option("GRPO steps from the SFT adapter (0 skips GRPO)", default=2)
+    predict_max_new_tokens: int = option("generation length of the explained predictions", default=96)
+    threads: int | None = option("torch CPU threads (1 is fastest on a shared 2-core machine)", default=1)
     cache_dir: str | None = option("cache for converted models and embeddings", default=None)
     show_progress: bool = option("show progress bars", default=True)
 

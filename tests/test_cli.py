@@ -143,3 +143,19 @@ def test_export_cli_errors_are_clean(tmp_path, capsys):
     assert main(["export", "--adapter", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "instructerc export: error:" in err and "missing" in err and not (tmp_path / "out").exists()
+
+
+def test_evaluate_cli_prints_the_headline_and_writes_the_report(tmp_path, capsys):
+    import json
+
+    from tests.test_evaluate import ROWS
+
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--predictions", str(predictions), "--output_dir", str(out), "--no-clues"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    results = json.loads((out / "results.json").read_text())
+    assert f"weighted F1 {results['closed_set']['emotion']['weighted_f1']:.3f}" in line
+    assert "open vocabulary level1 F" in line and line.endswith("report.md")
+    assert (out / "report.md").is_file() and (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"

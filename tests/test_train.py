@@ -191,10 +191,12 @@ def test_qlora_step(dataset_dir, tmp_path):
 
 def test_preflight_batch_not_divisible_by_group(dataset_dir):
     with pytest.raises(PreflightError, match="set per_device_train_batch_size to a multiple of 4"):
-        load_config(GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "num_generations": 4,
-                                            "per_device_train_batch_size": 3})
-    config = load_config(GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "num_generations": 4,
-                                                 "per_device_train_batch_size": 8})
+        load_config(
+            GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "num_generations": 4, "per_device_train_batch_size": 3}
+        )
+    config = load_config(
+        GRPOTrainConfig, None, {"dataset_dir": dataset_dir, "num_generations": 4, "per_device_train_batch_size": 8}
+    )
     check_batch(config)
 
 

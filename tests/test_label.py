@@ -1,0 +1,67 @@
+"""`instructerc label` with the embedded model: every utterance gets a row, valid or counted invalid."""
+
+import json
+
+import pytest
+
+from instructerc.cli import main
+from instructerc.infer.label import LabelConfig, format_table, label_conversations
+
+pytestmark = pytest.mark.slow
+TRANSCRIPT = "Ana: I finally got the job!\nBen: No way, that's amazing!\nAna: I start on Monday.\n"
+
+
+def test_open_vocabulary_labels_every_utterance_with_wheel_groups(tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text(TRANSCRIPT)
+    rows = label_conversations(
+        LabelConfig(
+            input=str(path), max_new_tokens=24, threads=1, show_progress=False, output=str(tmp_path / "out.jsonl")
+        )
+    )
+    assert [r["text"] for r in rows] == ["I finally got the job!", "No way, that's amazing!", "I start on Monday."]
+    assert all(r["open_vocabulary"] and r["gold"] is None for r in rows)
+    for row in rows:
+        if row["valid"]:
+            assert row["predicted_labels"] and len(row["groups"]) >= 1
+        else:  # unparsable output is counted invalid, never turned into a label
+            assert row["predicted_labels"] == [] and row["invalid_reason"]
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in written] == [r["id"] for r in rows]
+    table = format_table(rows)
+    assert table.splitlines()[0].split() == ["speaker", "utterance", "emotion", "group", "rationale"]
+    assert len(table.splitlines()) == 2 + len(rows)
+
+
+def test_closed_set_from_stdin_through_the_cli(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(TRANSCRIPT))
+    assert (
+        main(
+            [
+                "label",
+                "--input",
+                "-",
+                "--labels",
+                "joy,anger,neutral",
+                "--max_new_tokens",
+                "24",
+                "--threads",
+                "1",
+                "--no-show_progress",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 + 3
+    for line in lines[2:]:  # each row shows a label of the set or says it was invalid
+        assert any(word in line for word in ("joy", "anger", "neutral", "(invalid)"))
+
+
+def test_bad_wheel_is_a_clean_error(tmp_path, capsys):
+    path = tmp_path / "chat.txt"
+    path.write_text(TRANSCRIPT)
+    assert main(["label", "--input", str(path), "--wheel", "rainbow"]) == 2
+    assert "wheel: expected one of plutchik, parrott, willcox" in capsys.readouterr().err
