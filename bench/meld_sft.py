@@ -41,6 +41,11 @@ def main() -> None:
     parser.add_argument("--n_demos", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work_dir", default=None)
+    parser.add_argument(
+        "--reuse_adapter",
+        action="store_true",
+        help="score the adapter already trained in --work_dir/sft instead of training again",
+    )
     args = parser.parse_args()
     if not (Path(args.data_dir) / "train_sent_emo.csv").is_file():
         raise SystemExit(f"{args.data_dir}: MELD csv files not found (get them from declare-lab/MELD)")
@@ -95,8 +100,14 @@ def main() -> None:
             "seed": 0,
         },
     )
-    run_sft(config)
-    after = json.loads((work / "sft" / "instructerc_train.json").read_text())["dev_scores"]
+    if args.reuse_adapter:
+        from peft import PeftModel
+
+        base = load_causal_lm("embedded", dtype="float32", threads=args.threads)
+        after = score(PeftModel.from_pretrained(base, str(work / "sft")), tokenizer, data_dir, args.dev_samples)
+    else:
+        run_sft(config)
+        after = json.loads((work / "sft" / "instructerc_train.json").read_text())["dev_scores"]
     minutes = (time.perf_counter() - started) / 60
     print(
         f"\nMELD dev, first {args.dev_samples} utterances; SFT {args.steps} steps x 4 on {args.train_samples} "

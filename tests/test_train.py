@@ -277,3 +277,10 @@ def test_two_process_cpu_ddp_through_accelerate(dataset_dir, tmp_path):
     meta = json.loads((out / "instructerc_train.json").read_text())
     assert meta["processes"] == 2 and meta["steps"] == 2
     assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_eval_strategy_no_keeps_the_dev_split_for_dev_scores(dataset_dir):
+    config = load_config(SFTTrainConfig, None, {"dataset_dir": dataset_dir, "eval_strategy": "no"})
+    assert config.eval_split == "validation" and config.eval_strategy == "no" and not config.load_best_model_at_end
+    config = load_config(SFTTrainConfig, None, {"dataset_dir": dataset_dir, "eval_split": "null"})
+    assert config.eval_split is None and config.eval_strategy == "no"

@@ -103,8 +103,11 @@ class SFTTrainConfig(LaunchArguments, DataArguments, ModelArguments, trl.SFTConf
     report_to: str | list[str] | None = option("experiment trackers (none, tensorboard, wandb, ...)", default="none")
 
     def __post_init__(self) -> None:
-        if self.eval_split in (None, "", "none") or self.eval_strategy == "no":
-            self.eval_split, self.eval_strategy, self.load_best_model_at_end = None, "no", False
+        if self.eval_split in ("", "none"):
+            self.eval_split = None
+        # No eval split means no evaluation; eval_strategy "no" alone keeps eval_split for the dev scores.
+        if self.eval_split is None or self.eval_strategy == "no":
+            self.eval_strategy, self.load_best_model_at_end = "no", False
         if self.eval_split == "test":
             raise ConfigError("eval_split: test would select checkpoints on the test set; use validation")
         _auto_device_defaults(self)

@@ -98,7 +98,7 @@ def run_sft(config: SFTTrainConfig) -> Path:
     check_lengths(train, tokenizer, config.max_length)
     train = train.remove_columns("prompt_tokens")
     evaluation = None
-    if config.eval_split:
+    if config.eval_split and config.eval_strategy != "no":
         evaluation = load_split(
             config, config.eval_split, config.max_eval_samples, seed=config.seed, keep=("prompt", "completion")
         )
