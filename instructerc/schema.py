@@ -43,7 +43,7 @@ class Problem:
 class DataError(ValueError):
     """Raised for bad input data; lists every problem found (up to a limit), each with file, line and field."""
 
-    def __init__(self, problems: list[Problem] | Problem | str):
+    def __init__(self, problems: list[Problem] | Problem | str, hint: str | None = None):
         if isinstance(problems, str | Problem):
             problems = [problems if isinstance(problems, Problem) else Problem("<input>", None, None, problems)]
         self.problems = list(problems)
@@ -51,7 +51,8 @@ class DataError(ValueError):
         more = len(self.problems) - MAX_LISTED_PROBLEMS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"{len(self.problems)} {noun} in the input data:\n  {shown}{tail}")
+        advice = f"\n{hint}" if hint else ""
+        super().__init__(f"{len(self.problems)} {noun} in the input data:\n  {shown}{tail}{advice}")
 
 
 @dataclass

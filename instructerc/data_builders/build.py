@@ -42,6 +42,7 @@ class BuildResult:
     up_to_date: bool = False
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kept only for dry runs
     retrieval: dict[str, int] = field(default_factory=dict)
+    cues: Any = None  # CueSummary when the config asked for cues
 
     def summary(self) -> str:
         if self.up_to_date:
@@ -61,6 +62,8 @@ class BuildResult:
             parts.append(f"{self.dropped} bad rows dropped")
         if self.retrieval:
             parts.append(f"embeddings cache {self.retrieval['hits']} hit / {self.retrieval['misses']} miss")
+        if self.cues is not None:
+            parts.append(self.cues.summary())
         target = "(dry run, nothing written)" if self.examples else f"-> {self.output_dir}"
         return "; ".join(parts) + f" {target}"
 
@@ -132,6 +135,21 @@ def _is_up_to_date(output_dir: Path, content_hash: str) -> dict[str, Any] | None
     except (OSError, ValueError):
         return None
     return info if info.get("content_hash") == content_hash else None
+
+
+def _add_cues(config: BuildDataConfig, loaded: dict[str, list[Dialogue]]) -> Any:
+    """Cue texts from media for every loaded dialogue; the prosody scale is fitted on train when it is loaded."""
+    if not config.cues:
+        return None
+    from instructerc.data_builders.cues.apply import add_cues, cue_options
+
+    return add_cues(
+        [d for dialogues in loaded.values() for d in dialogues],
+        cue_options(config.cues),
+        cache_dir=config.cache_dir,
+        show_progress=config.show_progress,
+        reference_split="train" if "train" in loaded else None,
+    )
 
 
 def _retrieve(config: BuildDataConfig, loaded: dict[str, list[Dialogue]]) -> tuple[dict[str, dict], dict[str, int]]:
@@ -224,6 +242,7 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
         for dialogues in loaded.values():
             _unify(dialogues, label_set)
         label_set = UNIFIED
+    cues = _add_cues(config, loaded)
 
     content_hash = _content_hash(config, loaded, templates)
     if not (config.force or config.dry_run):
@@ -259,7 +278,7 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
                 "set include_unlabeled to build prompts for unlabeled data"
             )
     counts = {split: len(r) for split, r in rows.items()}
-    result = BuildResult(output_dir, counts, stats, dropped, problems, retrieval=retrieval)
+    result = BuildResult(output_dir, counts, stats, dropped, problems, retrieval=retrieval, cues=cues)
     if config.dry_run:
         result.examples = rows
     else:
@@ -288,6 +307,8 @@ def _write(
             write_dialogues(tmp / "dialogues" / f"{split}.jsonl", loaded[split])
         atomic_write_jsonl(tmp / "preview.jsonl", (row for r in rows.values() for row in r[: config.preview_rows]))
         atomic_write_text(tmp / "resolved_config.yaml", to_yaml(config))
+        if result.cues is not None and result.cues.reference is not None:
+            result.cues.reference.save(tmp / "cue_reference.json")
         atomic_write_json(
             tmp / BUILD_INFO,
             {
@@ -305,6 +326,7 @@ def _write(
                     "over_budget": result.stats.over_budget,
                 },
                 "prompt_tokens": token_statistics(result.stats.prompt_tokens),
+                "cues": result.cues.summary() if result.cues is not None else None,
                 "config": to_dict(config),
             },
         )
