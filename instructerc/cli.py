@@ -69,6 +69,18 @@ def run_export(config, args, argv) -> int:
     return 0
 
 
+def _serve_config() -> type:
+    from instructerc.serve import ServeConfig
+
+    return ServeConfig
+
+
+def run_serve(config, args, argv) -> int:
+    from instructerc.serve import serve
+
+    return serve(config)
+
+
 def _rationales_config() -> type:
     from instructerc.train.rationales import RationalesConfig
 
@@ -231,6 +243,11 @@ VERBS: dict[str, Verb] = {
     ),
     "export": Verb(
         "merge a LoRA adapter into its base model and save a plain Hugging Face folder", _export_config, run_export
+    ),
+    "serve": Verb(
+        "serve a model and its LoRA adapters with vLLM (OpenAI-compatible API, structured outputs)",
+        _serve_config,
+        run_serve,
     ),
     "ls": Verb("list registered datasets, prompt templates, label sets or rewards", None, run_ls),
     "demo": Verb("run the main job on the bundled example dialogues with the embedded models", _demo_config, run_demo),

@@ -7,13 +7,21 @@ label (in particular not to "neutral", which would inflate the majority class).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from instructerc.answer_format import ANSWER_CLOSE, ANSWER_OPEN, OPEN_VOCAB_SEPARATOR, THINK_CLOSE, THINK_OPEN
+from instructerc.answer_format import (
+    ANSWER_CLOSE,
+    ANSWER_OPEN,
+    OPEN_VOCAB_SEPARATOR,
+    THINK_CLOSE,
+    THINK_OPEN,
+    render_answer,
+)
 from instructerc.labels import LABEL_SETS, UNIFIED, LabelSet, clean_word, custom_label_set
 
 
@@ -217,6 +225,27 @@ def _lenient_fallback(outside: str, ls: LabelSet | None, open_vocabulary: bool) 
     return "", None, (f"multiple answers: {', '.join(mentions)}" if mentions else "no answer")
 
 
+def _from_json(text: str, answer_format: str) -> str | None:
+    """A JSON answer object (structured outputs: {"rationale": ..., "label": ...} or "labels": [...]) rendered
+    in the tagged answer format, so that it is read by the same rules; None when `text` is not one."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    answer = data.get("label", data.get("labels"))
+    rationale = data.get("rationale")
+    if isinstance(answer, list) and all(isinstance(a, str) for a in answer):
+        answer = [a for a in answer if a.strip()]
+    if not (isinstance(answer, str) or (isinstance(answer, list) and answer)) or not isinstance(rationale, str | None):
+        return None
+    return render_answer(answer, answer_format, rationale)
+
+
 def parse_output(
     text: str,
     label_set: LabelSet | Sequence[str] | None = None,
@@ -232,6 +261,7 @@ def parse_output(
         raise ValueError(f"unknown answer format {answer_format!r}; expected one of {', '.join(_WELL_FORMED)}")
     ls = None if open_vocabulary else as_label_set(label_set)
     text = text or ""
+    text = _from_json(text, answer_format) or text
     rationale, outside = _split_think(text)
     n_tags = [len(p.findall(text)) for p in (_THINK_OPEN, _THINK_CLOSE, _ANSWER_OPEN, _ANSWER_CLOSE)]
     expected = [1, 1, 1, 1] if answer_format == "think_answer" else [0, 0, 1, 1]

@@ -193,8 +193,23 @@ def test_config_needs_exactly_one_source():
         PredictConfig(output="x").validate()
     with pytest.raises(ConfigError, match="either"):
         PredictConfig(output="x", dataset_dir="d", dataset="jsonl", data_dir="f").validate()
-    with pytest.raises(ConfigError, match="backend"):
-        PredictConfig(output="x", dataset_dir="d", backend="vllm").validate()
+
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"backend": "tgi"}, "backend: unknown 'tgi'"),
+        ({"backend": "openai"}, "needs --base_url"),
+        ({"backend": "openai", "base_url": "http://h/v1", "adapter": "a"}, "request one by its name with --model"),
+        ({"backend": "vllm", "mode": "score"}, "score needs --backend transformers"),
+        ({"structured": "choice"}, "structured outputs need --backend vllm or --backend openai"),
+        ({"backend": "openai", "base_url": "http://h/v1", "concurrency": 0}, "concurrency must be >= 1"),
+    ],
+)
+def test_engine_options_are_checked(options, message):
+    with pytest.raises(ConfigError, match=message):
+        PredictConfig(output="x", dataset_dir="d", **options).validate()
 
 
 def _row(**overrides):

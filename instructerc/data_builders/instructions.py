@@ -54,7 +54,8 @@ class BuildStats:
         self.prompt_tokens += other.prompt_tokens
 
 
-def _turn_view(utt: Utterance, hide_text: bool = False) -> dict[str, Any]:
+def turn_view(utt: Utterance, hide_text: bool = False) -> dict[str, Any]:
+    """An utterance as the templates see it: speaker, text and cue texts."""
     return {"speaker": utt.speaker, "text": "" if hide_text else utt.text, "cues": {} if hide_text else utt.cues}
 
 
@@ -133,7 +134,7 @@ def build_examples(
             if answer is None and not include_unlabeled:
                 stats.unlabeled_skipped += 1
                 continue
-            history = [_turn_view(u) for u in dialogue.utterances[max(0, index - window) : index]]
+            history = [turn_view(u) for u in dialogue.utterances[max(0, index - window) : index]]
             demos = (
                 [
                     {"speaker": d.speaker, "text": d.text, "label": d.label}
@@ -142,7 +143,7 @@ def build_examples(
                 if template.task == "emotion"
                 else []
             )
-            target_view = _turn_view(utt, hide_text=template.task == "impact")
+            target_view = turn_view(utt, hide_text=template.task == "impact")
 
             def render(
                 n_history: int,

@@ -12,19 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from instructerc.config import ConfigError, option
+from instructerc.infer.backends import EngineOptions, engine_options
 
 
 @dataclasses.dataclass
-class LabelConfig:
-    """`instructerc label`: label every utterance of a conversation (file, transcript or stdin) zero-shot."""
-
+class _LabelOptions:
     input: str = option("conversation: canonical JSONL, JSON, a `Speaker: text` transcript, or - for stdin")
     labels: str | None = option(
         "closed label set, comma-separated (e.g. joy,anger,neutral) or a corpus name "
         "(meld); omitted: open vocabulary, the model names every emotion",
         default=None,
     )
-    model: str = option("model: `embedded`, a local folder or a hub id", default="embedded")
+    model: str = option(
+        "model: `embedded`, a local folder or a hub id; with --backend openai, its name on the server",
+        default="embedded",
+    )
     adapter: str | None = option("peft adapter folder loaded on top of --model", default=None)
     output: str | None = option("write the predictions as JSONL here (docs/predictions_format.md)", default=None)
     window: int = option("dialogue history turns shown with each utterance", default=12)
@@ -37,11 +39,17 @@ class LabelConfig:
     model_dtype: str = option("auto | bfloat16 | float16 | float32", default="auto")
     show_progress: bool = option("show a progress bar", default=True)
 
+
+@dataclasses.dataclass
+class LabelConfig(EngineOptions, _LabelOptions):  # this base order lists the engine options last in --help
+    """`instructerc label`: label every utterance of a conversation (file, transcript or stdin) zero-shot."""
+
     def validate(self) -> None:
         from instructerc.eval.openvocab import WHEELS
 
         if self.wheel not in WHEELS:
             raise ConfigError(f"wheel: expected one of {', '.join(WHEELS)}, got {self.wheel!r}")
+        self.validate_engine()
 
 
 def label_conversations(config: LabelConfig) -> list[dict[str, Any]]:
@@ -78,6 +86,7 @@ def label_conversations(config: LabelConfig) -> list[dict[str, Any]]:
                 threads=config.threads,
                 model_dtype=config.model_dtype,
                 show_progress=config.show_progress,
+                **engine_options(config),
             )
         )
         rows = read_jsonl(predictions)

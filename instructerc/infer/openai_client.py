@@ -49,11 +49,17 @@ class OpenAIClient:
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIClient({self.base_url!r}, {self.model!r})"
 
-    def chat(self, messages: Messages, temperature: float = 0.0, max_tokens: int = 256) -> str:
-        """One chat completion's text, with retries."""
-        body = json.dumps(
-            {"model": self.model, "messages": list(messages), "max_tokens": max_tokens, "temperature": temperature}
-        ).encode("utf-8")
+    def chat(
+        self, messages: Messages, temperature: float = 0.0, max_tokens: int = 256, extra: dict[str, Any] | None = None
+    ) -> str:
+        """One chat completion's text, with retries. `extra` adds request fields (seed, structured outputs)."""
+        request = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        body = json.dumps(request | (extra or {})).encode("utf-8")
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"}
         last_error, reached = "", False
         for attempt in range(self.retries + 1):
@@ -77,13 +83,20 @@ class OpenAIClient:
         raise EndpointError(f"cannot reach {self.url}: is the server running? ({attempts})")
 
     def chat_many(
-        self, prompts: Sequence[Messages], concurrency: int = 4, temperature: float = 0.0, max_tokens: int = 256
+        self,
+        prompts: Sequence[Messages],
+        concurrency: int = 4,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        extras: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
-        """`chat` over many prompts, `concurrency` requests at a time; results in input order."""
-        if len(prompts) <= 1:
-            return [self.chat(p, temperature, max_tokens) for p in prompts]
-        with ThreadPoolExecutor(max_workers=min(max(1, concurrency), len(prompts))) as pool:
-            return list(pool.map(lambda p: self.chat(p, temperature, max_tokens), prompts))
+        """`chat` over many prompts, `concurrency` requests at a time; results in input order. `extras` gives
+        each prompt's additional request fields."""
+        jobs = list(zip(prompts, extras if extras is not None else [None] * len(prompts), strict=True))
+        if len(jobs) <= 1:
+            return [self.chat(p, temperature, max_tokens, e) for p, e in jobs]
+        with ThreadPoolExecutor(max_workers=min(max(1, concurrency), len(jobs))) as pool:
+            return list(pool.map(lambda job: self.chat(job[0], temperature, max_tokens, job[1]), jobs))
 
 
 def message_text(raw: str, url: str) -> str:

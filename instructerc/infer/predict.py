@@ -6,37 +6,37 @@ next one starts, and the same command re-run skips the ids already written. Two 
 - generate: the model writes an answer (batched `generate_chat`), read by `parsing.parse_output`;
 - score: no generation, the label whose answer is most likely wins (see `scoring`); closed sets only.
 
-The model runs behind a small `Backend` protocol so other engines (vLLM, an OpenAI-compatible endpoint) can
-plug in later; "transformers" is the only one for now.
+The model runs behind the `Backend` protocol (`backends.py`): transformers in process, offline vLLM, or any
+OpenAI-compatible server; every engine writes the same rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
 from instructerc.config import ConfigError, option
-from instructerc.infer.scoring import LabelScores, Messages
+from instructerc.infer.backends import Backend, EngineOptions, TransformersBackend, make_backend
+from instructerc.infer.scoring import LabelScores
 from instructerc.infer.sources import Row, example_id, load_built_rows, load_raw_rows
 from instructerc.infer.writer import ResumableJsonlWriter
 from instructerc.parsing import ParsedOutput, label_set_from_list, parse_output
 
-BACKENDS = ("transformers",)
+__all__ = ["PredictConfig", "PredictSummary", "TransformersBackend", "predict", "prediction_row"]
 
 
 @dataclasses.dataclass
-class PredictConfig:
-    """`instructerc predict`: predictions JSONL for a built dataset split or raw dialogues."""
-
+class _PredictOptions:
     output: str = option("predictions JSONL (appended to and resumed: ids already in it are skipped)")
     model: str = option(
-        "model: `embedded`, a local folder or a hub id (the base model with --adapter)", default="embedded"
+        "model: `embedded`, a local folder or a hub id (the base model with --adapter); with --backend openai, "
+        "the model's (or LoRA module's) name on the server",
+        default="embedded",
     )
     adapter: str | None = option(
         "peft adapter folder (from `instructerc train`) loaded on top of --model", default=None
@@ -67,90 +67,30 @@ class PredictConfig:
     limit: int | None = option("predict only the first N examples", default=None)
     threads: int | None = option("torch CPU threads (default: torch's)", default=None)
     model_dtype: str = option("auto | bfloat16 | float16 | float32", default="auto")
-    backend: str = option(f"inference engine: {' | '.join(BACKENDS)}", default="transformers")
     cache_dir: str | None = option("cache for converted models", default=None)
     show_progress: bool = option("show a progress bar", default=True)
+
+
+@dataclasses.dataclass
+class PredictConfig(EngineOptions, _PredictOptions):  # this base order lists the engine options last in --help
+    """`instructerc predict`: predictions JSONL for a built dataset split or raw dialogues."""
 
     def validate(self) -> None:
         if (self.dataset_dir is None) == (self.dataset is None):
             raise ConfigError("give either dataset_dir (a built dataset) or dataset + data_dir (raw dialogues)")
         if self.dataset is not None and self.data_dir is None:
             raise ConfigError("--dataset needs --data_dir")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend: unknown {self.backend!r} (available: {', '.join(BACKENDS)})")
         if self.mode not in ("generate", "score"):
             raise ConfigError(f"mode: expected generate or score, got {self.mode!r}")
         if self.batch_size < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 0):
             raise ConfigError("batch_size and max_new_tokens must be >= 1 and limit >= 0")
+        self.validate_engine(self.mode)
 
     def tokenizer_source(self) -> str:
         """The adapter's folder when it saved a tokenizer (training may change it), else the base model's."""
         if self.adapter and (Path(self.adapter) / "tokenizer_config.json").is_file():
             return self.adapter
         return self.model
-
-
-class Backend(Protocol):
-    """An inference engine. `score` may raise NotImplementedError where the engine exposes no log-probs."""
-
-    name: str
-
-    def generate(self, prompts: Sequence[Messages], config: PredictConfig) -> list[str]: ...
-
-    def score(
-        self, prompt: Messages, labels: Sequence[str], answer_format: str, config: PredictConfig
-    ) -> LabelScores: ...
-
-
-class TransformersBackend:
-    """A local transformers model (optionally with a peft adapter); build it with `from_config`."""
-
-    name = "transformers"
-
-    def __init__(self, model: Any, tokenizer: Any):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-
-    @classmethod
-    def from_config(cls, config: PredictConfig) -> TransformersBackend:
-        import torch
-        import transformers
-
-        from instructerc.models import load_causal_lm, load_tokenizer
-
-        transformers.utils.logging.disable_progress_bar()  # our bar and summary line say what matters
-        tokenizer = load_tokenizer(config.tokenizer_source(), config.cache_dir)
-        model = load_causal_lm(
-            config.model, dtype=config.model_dtype, cache_dir=config.cache_dir, threads=config.threads
-        )
-        if config.adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, config.adapter)
-        if torch.cuda.is_available():
-            model = model.to("cuda")
-        return cls(model, tokenizer)
-
-    def generate(self, prompts: Sequence[Messages], config: PredictConfig) -> list[str]:
-        from instructerc.infer.generation import generate_chat
-
-        return generate_chat(
-            self.model,
-            self.tokenizer,
-            list(prompts),
-            max_new_tokens=config.max_new_tokens,
-            batch_size=config.batch_size,
-            do_sample=config.do_sample,
-            temperature=config.temperature,
-            top_p=config.top_p,
-        )
-
-    def score(self, prompt: Messages, labels: Sequence[str], answer_format: str, config: PredictConfig) -> LabelScores:
-        from instructerc.infer.scoring import score_labels
-
-        return score_labels(
-            self.model, self.tokenizer, prompt, labels, answer_format, length_normalize=config.length_normalize
-        )
 
 
 @dataclass
@@ -248,7 +188,7 @@ def prediction_row(
 
 def _predict_batch(batch: list[Row], backend: Backend, config: PredictConfig) -> list[dict[str, Any]]:
     if config.mode == "generate":
-        texts = backend.generate([row["prompt"] for row in batch], config)
+        texts = backend.generate(batch, config)
         return [prediction_row(row, text, config, backend=backend.name) for row, text in zip(batch, texts, strict=True)]
     out = []
     for row in batch:  # one prompt at a time: its forward pass dominates, and batching would cost exactness
@@ -275,19 +215,23 @@ def predict(config: PredictConfig, backend: Backend | None = None) -> PredictSum
         written = invalid = 0
         predict_started = time.perf_counter()
         if pending:
-            if backend is None:
-                backend = TransformersBackend.from_config(config)
-            import torch
+            owned = backend is None
+            backend = make_backend(config) if backend is None else backend
+            try:
+                import torch
 
-            torch.manual_seed(config.seed)  # sampling runs repeat (from the same starting point)
-            predict_started = time.perf_counter()
-            with tqdm(total=len(pending), desc="predict", unit="utt", disable=not config.show_progress) as bar:
-                for start in range(0, len(pending), config.batch_size):
-                    batch = pending[start : start + config.batch_size]
-                    out = _predict_batch(batch, backend, config)
-                    written += writer.append(out)
-                    invalid += sum(not r["valid"] for r in out)
-                    bar.update(len(batch))
+                torch.manual_seed(config.seed)  # sampling runs repeat (from the same starting point)
+                predict_started = time.perf_counter()
+                with tqdm(total=len(pending), desc="predict", unit="utt", disable=not config.show_progress) as bar:
+                    for start in range(0, len(pending), config.batch_size):
+                        batch = pending[start : start + config.batch_size]
+                        out = _predict_batch(batch, backend, config)
+                        written += writer.append(out)
+                        invalid += sum(not r["valid"] for r in out)
+                        bar.update(len(batch))
+            finally:
+                if owned:
+                    backend.close()
         finished = time.perf_counter()
     return PredictSummary(
         config.output, written, skipped, invalid, finished - started, finished - predict_started if written else 0.0
