@@ -1,4 +1,8 @@
-"""File helpers shared by every command that writes: atomic writes and content hashes."""
+"""File helpers shared by every command that writes: atomic writes and content hashes.
+
+Files and folders written atomically get the permissions a plain `open()` / `mkdir()` would give them
+(0o666 / 0o777 minus the umask), not the owner-only 0o600 / 0o700 of the temporary names they are written under.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,24 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the platform allows (/proc), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(directory: bool) -> int:
+    return (0o777 if directory else 0o666) & ~current_umask()
 
 
 @contextmanager
@@ -27,6 +49,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode(directory=False))  # mkstemp creates 0o600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,6 +83,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        tmp.chmod(_default_mode(directory=True))  # mkdtemp creates 0o700
         if path.exists():
             # Move the old directory aside first so that a failure between the two renames loses nothing.
             old = path.with_name(f".{path.name}.old")

@@ -197,27 +197,47 @@ def check_dialogue(dialogue: Dialogue, source: str = "<dialogue>", line: int | N
         raise DataError(problems)
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, parsed JSON) for each non-blank line; raises DataError on bytes or JSON errors."""
+def read_jsonl(path: str | os.PathLike) -> list[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line.
+
+    Raises one DataError listing every line that is not UTF-8 or not valid JSON: such a file cannot be read
+    meaningfully, so nothing is returned, but all of its bad lines are named at once."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    records: list[tuple[int, Any]] = []
+    problems: list[Problem] = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise DataError(
-                    Problem(str(path), number, None, f"not valid UTF-8 ({err.reason} at byte {err.start})")
-                ) from None
+                problems.append(
+                    Problem(
+                        str(path),
+                        number,
+                        None,
+                        f"not valid UTF-8 ({err.reason} at byte {err.start}); re-encode the file as UTF-8",
+                    )
+                )
+                continue
+            if number == 1:
+                text = text.removeprefix("\ufeff")
             if not text.strip():
                 continue
             try:
-                yield number, json.loads(text)
+                records.append((number, json.loads(text)))
             except json.JSONDecodeError as err:
-                raise DataError(
-                    Problem(str(path), number, None, f"invalid JSON: {err.msg} (column {err.colno})")
-                ) from None
+                problems.append(Problem(str(path), number, None, f"invalid JSON: {err.msg} (column {err.colno})"))
+    if problems:
+        raise DataError(problems)
+    return records
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed JSON) for each non-blank line; raises DataError (before yielding anything)
+    listing every line with bytes that are not UTF-8 or invalid JSON."""
+    yield from read_jsonl(path)
 
 
 def read_dialogues(path: str | os.PathLike, on_error: OnError = "raise") -> tuple[list[Dialogue], int]:

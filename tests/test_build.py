@@ -1,7 +1,9 @@
 """build-data end to end on the bundled examples and the MELD fixture, with the real embedded models."""
 
 import json
+import os
 import shutil
+import stat
 
 import pytest
 from datasets import load_from_disk
@@ -11,6 +13,7 @@ from instructerc.data_builders import build as build_module
 from instructerc.data_builders.build import build_dataset
 from instructerc.models import default_cache_dir, resolve_model
 from instructerc.resources import shipped_dir
+from instructerc.schema import DataError
 
 EXAMPLES = shipped_dir("examples") / "dialogues.jsonl"
 
@@ -159,3 +162,89 @@ def test_bad_corpus_input_names_file_line_and_field(tmp_path):
         build_dataset(_config(tmp_path, data_dir=str(bad), n_demos=0))
     result = build_dataset(_config(tmp_path, data_dir=str(bad), n_demos=0, on_error="drop"))
     assert result.dropped == 1 and result.counts["train"] == 23
+
+
+def _without_split_fields(tmp_path):
+    path = tmp_path / "nosplit.jsonl"
+    rows = [json.loads(line) for line in EXAMPLES.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n" for r in rows))
+    return path
+
+
+def test_a_file_without_split_information_cannot_feed_two_splits(tmp_path):
+    # Regression: such a file gave train == validation, and every validation prompt listed the target's own
+    # text and gold label as a retrieved demonstration (the train copy of its dialogue).
+    path = _without_split_fields(tmp_path)
+    for splits, n_demos in ((["train", "validation"], 2), (["train", "validation"], 0), (["validation"], 2)):
+        with pytest.raises(DataError) as err:
+            build_dataset(_config(tmp_path, data_dir=str(path), splits=splits, n_demos=n_demos))
+        message = str(err.value)
+        assert f"{path}: the same dialogues would be used for the splits train, validation" in message
+        assert 'add a "split" field to every dialogue' in message and "--splits test --n_demos 0" in message
+    assert not (tmp_path / "out").exists()
+    # One split from it is fine (e.g. to label or evaluate a file of dialogues).
+    result = build_dataset(_config(tmp_path, data_dir=str(path), splits=["test"], n_demos=0))
+    assert result.counts == {"test": 37}
+
+
+def test_a_single_meld_csv_cannot_feed_two_splits(tmp_path):
+    fixture = shipped_dir("examples").parent / "tests" / "fixtures" / "meld" / "train_sent_emo.csv"
+    if not fixture.is_file():
+        pytest.skip("source checkout only")
+    with pytest.raises(DataError, match="the same dialogues would be used for the splits train, validation"):
+        build_dataset(_config(tmp_path, dataset="meld", data_dir=str(fixture), label_set=None, n_demos=0))
+
+
+def test_identical_splits_from_a_user_builder_are_refused(tmp_path, monkeypatch):
+    from instructerc.data_builders import base
+
+    dialogues = [json.loads(line) for line in EXAMPLES.read_text().splitlines()]
+
+    def load(source, split, *, label_set, on_error="raise"):
+        from instructerc.schema import dialogue_from_dict
+
+        return base.LoadResult([dialogue_from_dict({**d, "split": split}) for d in dialogues])
+
+    module = type(json)("leaky_builder")
+    module.load = load
+    monkeypatch.setitem(__import__("sys").modules, "leaky_builder", module)
+    with pytest.raises(DataError, match="the same dialogues would be used for the splits train, validation"):
+        build_dataset(_config(tmp_path, dataset="leaky_builder:load", splits=["train", "validation"], n_demos=0))
+
+
+def test_dropped_utterances_and_dialogues_are_counted_apart(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    rows = [json.loads(line) for line in EXAMPLES.read_text().splitlines()]
+    rows[0]["utterances"][1]["text"] = " "  # cafe-01 (train, 4 utterances): one empty utterance
+    rows[1]["utterances"][2]["turn"] = 1  # flat-02 (train, 4 utterances): a duplicate turn id drops it whole
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = build_dataset(_config(tmp_path, data_dir=str(bad), n_demos=0, on_error="drop"))
+    assert result.counts["train"] == 24 - 1 - 4
+    assert "dropped 1 bad utterance and 1 bad dialogue (4 utterances)" in result.summary()
+    assert "bad rows" not in result.summary()
+    info = json.loads((result.output_dir / "build_info.json").read_text())
+    assert info["dropped"] == {
+        "utterances": 1,
+        "dialogues": 1,
+        "utterances_in_dropped_dialogues": 4,
+        "utterances_lost": 5,
+    }
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        result = build_dataset(_config(tmp_path, n_demos=0, splits=["train"]))
+    finally:
+        os.umask(previous)
+    out = result.output_dir
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    for name in ("build_info.json", "preview.jsonl", "resolved_config.yaml", "dialogues/train.jsonl"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def test_dry_run_says_that_it_fills_the_embeddings_cache(tmp_path):
+    result = build_dataset(_config(tmp_path, dry_run=True, splits=["train", "validation"]))
+    assert not (tmp_path / "out").exists()
+    assert list((tmp_path / "cache" / "embeddings").glob("*/*.npy"))
+    assert result.summary().endswith("(dry run, nothing written) apart from the embeddings cache")

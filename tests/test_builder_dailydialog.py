@@ -85,3 +85,25 @@ def test_duplicate_ids_and_non_utf8(tmp_path):
     path.write_bytes(path.read_bytes().replace(b"Yo", b"Y\xff"))
     with pytest.raises(DataError, match=r"test.jsonl:2: not valid UTF-8 \(byte 0xff"):
         load_corpus("dailydialog", path, "test")
+
+
+def test_every_invalid_json_line_is_listed(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_text('{"dialog": ["Hi ."], "emotion": [0]}\n{"dialog": [\n{"dialog": ["Ok ."], "emotion": [0]}\n{,\n')
+    with pytest.raises(DataError) as err:
+        load_corpus("dailydialog", path, "test")
+    assert [p.line for p in err.value.problems] == [2, 4]
+    assert all(p.message.startswith("invalid JSON") for p in err.value.problems)
+
+
+def test_counts_whole_dialogues_and_single_utterances_apart(tmp_path):
+    records = [
+        {"id": "a", "dialog": ["Hi .", "Bye ."], "emotion": [0, 9]},  # one bad label
+        {"id": "b", "dialog": ["One .", "Two .", "Three ."], "emotion": [0, 0]},  # lengths differ
+        {"id": "c", "dialog": ["Ok ."], "emotion": [0]},
+    ]
+    path = write_records(tmp_path / "test.jsonl", records, lines=True)
+    result = load_corpus("dailydialog", path, "test", on_error="drop")
+    assert [d.id for d in result.dialogues] == ["a", "c"] and result.dropped == 2
+    assert (result.dropped_utterances, result.dropped_dialogues, result.dropped_dialogue_utterances) == (1, 1, 3)
+    assert result.shared_source == str(path)  # a single file: no split information

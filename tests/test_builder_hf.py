@@ -124,16 +124,43 @@ def test_unknown_label_empty_text_duplicate_turn(load, tmp_path):
     )
     with pytest.raises(DataError) as err:
         load(path, columns=COLUMNS)
+    # File lines (the header is line 1), and the duplicate turn id of the row with empty text is listed too.
     assert [str(p) for p in err.value.problems] == [
-        f"{path}: rows[2].emotion: unknown label 'hungry' (expected one of: {MELD_LABELS})",
-        f"{path}: rows[4].utterance: is empty",
+        f"{path}:4: emotion: unknown label 'hungry' (expected one of: {MELD_LABELS})",
+        f"{path}:6: utterance: is empty",
+        f"{path}:6: utt_idx: duplicate turn id 0 in dialogue 'c2' (first at line 5)",
     ]
     path.write_text(text.replace("c2,1,Ned", "c2,0,Ned"), encoding="utf-8")
     result = load(path, columns=COLUMNS, on_error="drop")
     assert [d.id for d in result.dialogues] == ["c1"] and result.dropped == 1
-    assert str(result.problems[0]) == (
-        f"{path}: rows[4].utt_idx: duplicate turn id 0 in dialogue 'c2' (first at rows[3])"
+    assert (result.dropped_utterances, result.dropped_dialogues, result.dropped_dialogue_utterances) == (0, 1, 2)
+    assert str(result.problems[0]) == f"{path}:6: utt_idx: duplicate turn id 0 in dialogue 'c2' (first at line 5)"
+
+
+def test_problems_name_the_file_line_with_blank_lines_and_multiline_cells(load, tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text(
+        "conv_id,utterance,emotion\n"
+        'c1,"A cell on\ntwo lines",joy\n'  # lines 2-3
+        "\n"  # line 4: blank, skipped
+        "c1,Fine.,neutral\n"  # line 5
+        "c1,   ,neutral\n",  # line 6: empty text
+        encoding="utf-8",
     )
+    columns = {"dialogue_id": "conv_id", "text": "utterance", "label": "emotion"}
+    with pytest.raises(DataError) as err:
+        load(path, columns=columns)
+    assert [str(p) for p in err.value.problems] == [f"{path}:6: utterance: is empty"]
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"c": "a", "t": "Hi."}\n\n{"c": "a", "t": "Yo."}\n{"c": "a", "t": ""}\n', encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load(rows, columns={"dialogue_id": "c", "text": "t"})
+    assert [str(p) for p in err.value.problems] == [f"{rows}:4: t: is empty"]
+
+
+def test_a_single_table_says_it_holds_no_split_information(load, tmp_path):
+    assert load(FIXTURES / "train.csv", columns=COLUMNS).shared_source == str(FIXTURES / "train.csv")
+    assert load(FIXTURES, columns=COLUMNS).shared_source is None  # a folder: train.csv is the train split
 
 
 def test_hub_failure_gives_a_clear_message(load, monkeypatch):

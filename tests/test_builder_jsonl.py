@@ -69,11 +69,17 @@ def test_single_file_with_split_fields_selects_by_split(tmp_path):
         load_corpus("jsonl", path, "validation", label_set="meld")
 
 
-def test_single_file_without_split_fields_is_any_split(tmp_path):
+def test_single_file_without_split_fields_is_one_split_and_says_so(tmp_path):
     path = write_lines(tmp_path / "all.jsonl", [dialogue("a", "joy", None), dialogue("b", "fear")])
     result = load_corpus("jsonl", path, "test", label_set="meld")
     assert [(d.id, d.split) for d in result.dialogues] == [("a", "test"), ("b", "test")]
     assert result.dialogues[0].utterances[1].label is None  # unlabelled utterances are allowed
+    # The file does not say which split its dialogues belong to: marked, so that build-data refuses to use
+    # it for two splits (tests/test_build.py).
+    assert result.shared_source == str(path)
+    with_splits = write_lines(tmp_path / "split.jsonl", [dialogue("a", "joy", split="train")])
+    assert load_corpus("jsonl", with_splits, "train", label_set="meld").shared_source is None
+    assert load_corpus("jsonl", FIXTURES, "train", label_set="meld").shared_source is None
 
 
 def test_folder_file_with_a_foreign_split_field(tmp_path):
@@ -98,6 +104,28 @@ def test_unknown_label_empty_text_duplicate_turns(tmp_path):
     result = load_corpus("jsonl", path, "train", label_set="meld", on_error="drop")
     assert [(d.id, len(d.utterances)) for d in result.dialogues] == [("a", 1), ("b", 1)]
     assert result.dropped == 3
+    # Two utterances on their own, and dialogue c whole (its two utterances).
+    assert (result.dropped_utterances, result.dropped_dialogues, result.dropped_dialogue_utterances) == (2, 1, 2)
+
+
+def test_a_bad_utterance_does_not_hide_a_duplicate_turn_id(tmp_path):
+    both = dialogue("a", "joy", "bored", "anger")
+    both["utterances"][1]["turn"] = 0  # unknown label AND the turn id of utterance 0
+    empty = dialogue("b", "joy", "joy")
+    empty["utterances"][1].update(turn=0, text="")  # schema problem AND duplicate turn id
+    path = write_lines(tmp_path / "train.jsonl", [both, empty, dialogue("c", "joy")])
+    with pytest.raises(DataError) as err:
+        load_corpus("jsonl", path, "train", label_set="meld")
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:1: utterances[1].label: unknown label 'bored' (expected one of: {MELD_LABELS})",
+        f"{path}:1: utterances[1].turn: duplicate turn id 0 in dialogue 'a' (first at utterances[0])",
+        f"{path}:2: utterances[1].text: is empty",
+        f"{path}:2: utterances[1].turn: duplicate turn id 0 in dialogue 'b' (first at utterances[0])",
+    ]
+    # Dropping follows the same rule: the turn ids are ambiguous, so the whole dialogues go.
+    result = load_corpus("jsonl", path, "train", label_set="meld", on_error="drop")
+    assert [d.id for d in result.dialogues] == ["c"]
+    assert (result.dropped_utterances, result.dropped_dialogues, result.dropped_dialogue_utterances) == (2, 2, 3)
 
 
 def test_dialogue_level_problems_and_duplicate_ids(tmp_path):
@@ -111,6 +139,7 @@ def test_dialogue_level_problems_and_duplicate_ids(tmp_path):
     )
     result = load_corpus("jsonl", path, "train", label_set="meld", on_error="drop")
     assert [d.id for d in result.dialogues] == ["a"] and result.dropped == 2
+    assert (result.dropped_utterances, result.dropped_dialogues, result.dropped_dialogue_utterances) == (0, 2, 1)
     messages = [str(p) for p in result.problems]
     assert f"{path}:2: utterances: expected a non-empty list of utterances" in messages
     assert f"{path}:3: id: duplicate dialogue id 'a' (first on line 1)" in messages
@@ -122,3 +151,21 @@ def test_non_utf8_line(tmp_path):
     path.write_bytes(path.read_bytes().replace(b'"b"', b'"\xc3"'))
     with pytest.raises(DataError, match=r"train.jsonl:2: not valid UTF-8"):
         load_corpus("jsonl", path, "train", label_set="meld")
+
+
+def test_every_unreadable_line_is_listed(tmp_path):
+    rows = [dialogue(name, "joy") for name in "abcde"]
+    path = write_lines(tmp_path / "train.jsonl", rows)
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"b"', b'"\xff"')
+    lines[2] = lines[2][:-1]  # truncated JSON
+    lines[4] = lines[4].replace(b'"e"', b'"\xc3"')
+    path.write_bytes(b"\n".join(lines))
+    for on_error in ("raise", "drop"):
+        with pytest.raises(DataError) as err:
+            load_corpus("jsonl", path, "train", label_set="meld", on_error=on_error)
+        assert [(p.line, p.message.split(" ")[0]) for p in err.value.problems] == [
+            (2, "not"),
+            (3, "invalid"),
+            (5, "not"),
+        ]

@@ -95,6 +95,28 @@ def test_duplicate_utterance_id_drops_the_dialogue(tmp_path):
     assert [p.field for p in result.problems] == ["Utterance_ID"]
 
 
+def test_a_bad_row_does_not_hide_its_duplicate_utterance_id(tmp_path):
+    path = edited_train(tmp_path, (",Tom,fear,negative,0,2,", ",Tom,feared,negative,0,1,"))
+    with pytest.raises(DataError) as err:
+        load_corpus("meld", path, "train")
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:5: Emotion: unknown label 'feared' (expected one of: {MELD_LABELS})",
+        f"{path}:5: Utterance_ID: duplicate turn id 1 in dialogue 'dia0' (first at line 3)",
+    ]
+    result = load_corpus("meld", path, "train", on_error="drop")
+    assert [d.id for d in result.dialogues] == ["dia1", "dia2"]
+    assert (result.dropped_utterances, result.dropped_dialogues, result.dropped_dialogue_utterances) == (1, 1, 3)
+
+
+def test_a_single_csv_file_says_it_holds_no_split_information():
+    # Any split asked for gets the rows of the file: build-data refuses to build two splits from it.
+    for split in ("train", "validation"):
+        result = load_corpus("meld", FIXTURES / "train_sent_emo.csv", split)
+        assert result.shared_source == str(FIXTURES / "train_sent_emo.csv")
+        assert {d.split for d in result.dialogues} == {split}
+    assert load_corpus("meld", FIXTURES, "train").shared_source is None
+
+
 def test_non_utf8_bytes_report_the_line_even_when_dropping(tmp_path):
     path = tmp_path / "train_sent_emo.csv"
     raw = (FIXTURES / "train_sent_emo.csv").read_bytes().replace(b"I was born ready.", b"I\x92m ready.")

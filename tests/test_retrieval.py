@@ -67,18 +67,41 @@ def test_eval_split_pool_is_refused():
         DemonstrationRetriever([_dialogue("0", "dev", [("A", "hi", "neutral")])])
 
 
-def test_no_leak_from_own_dialogue_but_same_id_other_split_is_allowed(retriever, train):
+def test_no_leak_from_a_dialogue_with_the_target_id_whatever_its_split(retriever, train):
     # A train target never sees its own dialogue.
     own = train[0]
     for demos in retriever.retrieve([(own, u) for u in own.utterances], k=10):
-        assert demos and all(not (d.split == "train" and d.dialogue_id == "0") for d in demos)
-        assert len(demos) == 4  # the pool minus dialogue ("train", "0")
-    # A dev dialogue with the same id string "0" is a different dialogue: train "0" may be (and here is) used,
-    # while nothing from the dev dialogue itself can come back (it is not in the pool).
+        assert demos and all(d.dialogue_id != "0" for d in demos)
+        assert len(demos) == 4  # the pool minus dialogue "0"
+    # A dev dialogue with the id "0" may be the same dialogue as train "0" (a file without split information
+    # gives the same rows to both splits), so train "0" is never used for it either.
     dev = _dialogue("0", "dev", [("Ross", "I got the job! Best day of my life!", "joy")])
-    demos = retriever.retrieve([(dev, dev.utterances[0])], k=3)[0]
-    assert demos[0].split == "train" and demos[0].dialogue_id == "0" and demos[0].turn == 0
-    assert all(d.split == "train" for d in demos)
+    demos = retriever.retrieve([(dev, dev.utterances[0])], k=10)[0]
+    assert len(demos) == 4 and all(d.dialogue_id != "0" and d.split == "train" for d in demos)
+
+
+def test_the_copy_of_the_target_is_never_a_demonstration(retriever, train):
+    # The same dialogue loaded as validation from a file with no split information: its own utterances, gold
+    # labels included, must not come back as demonstrations, neither through its id nor through its text.
+    copy = _dialogue("0", "validation", [(u.speaker, u.text, u.label) for u in train[0].utterances])
+    renamed = _dialogue("validation_0", "validation", [(u.speaker, u.text, u.label) for u in train[0].utterances])
+    for dialogue in (copy, renamed):
+        targets = [(dialogue, u) for u in dialogue.utterances]
+        for (_, target), demos in zip(targets, retriever.retrieve(targets, k=6), strict=True):
+            assert demos and all(d.text.strip() != target.text.strip() for d in demos)
+            if dialogue is copy:
+                assert all(d.dialogue_id != "0" for d in demos)
+
+
+def test_exact_duplicate_text_from_another_dialogue_is_excluded(tmp_path):
+    pool = [
+        _dialogue("a", "train", [("S", "Okay.", "neutral"), ("S", "That is wonderful news!", "joy")]),
+        _dialogue("b", "train", [("S", "  Okay.  ", "anger")]),
+    ]
+    retriever = DemonstrationRetriever(pool, cache_dir=tmp_path)
+    target = _dialogue("t", "test", [("S", "Okay.", None)])
+    demos = retriever.retrieve([(target, target.utterances[0])], k=3)[0]
+    assert [d.text for d in demos] == ["That is wonderful news!"]
 
 
 def test_semantic_ranking(retriever):
@@ -115,10 +138,10 @@ def test_ties_broken_by_pool_order(tmp_path):
     same = "Exactly the same sentence."
     pool = [_dialogue(str(i), "train", [("S", same, lab)]) for i, lab in enumerate(["joy", "anger", "fear"])]
     retriever = DemonstrationRetriever(pool, cache_dir=tmp_path)
-    target = _dialogue("t", "test", [("S", same, None)])
+    target = _dialogue("t", "test", [("S", "Exactly the same sentence!", None)])  # not the same text: allowed
     demos = retriever.retrieve([(target, target.utterances[0])], k=2)[0]
     assert [d.label for d in demos] == ["joy", "anger"]
-    assert demos[0].score == pytest.approx(1.0, abs=1e-4)
+    assert demos[0].score == demos[1].score
 
 
 def test_k_clamped_and_k_zero_loads_nothing(train, tmp_path):

@@ -1,8 +1,10 @@
 import json
+import os
+import stat
 
 import pytest
 
-from instructerc.io import atomic_open
+from instructerc.io import atomic_directory, atomic_open, atomic_write_json, atomic_write_text
 from instructerc.schema import DataError, Dialogue, Utterance, read_dialogues, write_dialogues
 
 
@@ -66,6 +68,43 @@ def test_invalid_json_and_bytes_name_the_line(tmp_path):
     raw.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"id": "\xff"}\n')
     with pytest.raises(DataError, match=r"raw.jsonl:2: not valid UTF-8"):
         read_dialogues(raw)
+
+
+def test_every_unreadable_line_is_listed_at_once(tmp_path):
+    raw = tmp_path / "raw.jsonl"
+    good = json.dumps(GOOD).encode()
+    raw.write_bytes(b"\n".join([good, b'{"id": "\xff"}', b"{not json", good, b'{"id": "\xc3"}', b"[1,", b""]))
+    with pytest.raises(DataError) as info:
+        read_dialogues(raw)
+    assert [(p.line, p.message.split(" (")[0]) for p in info.value.problems] == [
+        (2, "not valid UTF-8"),
+        (3, "invalid JSON: Expecting property name enclosed in double quotes"),
+        (5, "not valid UTF-8"),
+        (6, "invalid JSON: Expecting value"),
+    ]
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        atomic_write_json(tmp_path / "b.json", {})
+        with atomic_open(tmp_path / "c.bin", "wb") as handle:
+            handle.write(b"x")
+        with atomic_directory(tmp_path / "folder") as tmp:
+            (tmp / "inside.txt").write_text("x")
+        with atomic_directory(tmp_path / "folder") as tmp:  # replacing an existing folder
+            (tmp / "inside.txt").write_text("y")
+    finally:
+        os.umask(previous)
+    for name in ("a.txt", "b.json", "c.bin", "folder/inside.txt"):
+        assert _mode(tmp_path / name) == 0o666 & ~umask, name
+    assert _mode(tmp_path / "folder") == 0o777 & ~umask
 
 
 def test_duplicate_dialogue_ids_in_one_split_are_errors(tmp_path):

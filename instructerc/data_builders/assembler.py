@@ -70,12 +70,14 @@ def utterance_from_row(
     label_required: bool = True,
     metadata: dict[str, Any] | None = None,
 ) -> Utterance | None:
-    """Build an Utterance from a row through a mapping canonical field -> column; None if a problem was found.
+    """Build an Utterance from a row through a mapping canonical field -> column.
 
+    Problems found are appended to `problems`; the utterance is still returned (with the bad values left out)
+    when its turn id could be read, so that the assembler, which drops it for those problems, still sees its
+    turn id when it looks for duplicates. None when the turn id is unreadable.
     Emptiness and time order are checked later by the assembler (schema.validate_utterance)."""
     if turn is None and "turn" not in columns:
         raise ValueError("utterance_from_row needs a 'turn' column or a turn number")
-    before = len(problems)
     value = {key: row.get(col) for key, col in columns.items()}
     if "turn" in columns:
         turn = parse_int(value["turn"], loc, columns["turn"], problems)
@@ -93,7 +95,7 @@ def utterance_from_row(
     times = {
         key: parse_seconds(value.get(key), loc, columns[key], problems) for key in ("start", "end") if key in columns
     }
-    if len(problems) > before or turn is None:
+    if turn is None:
         return None
     optional = {key: _text_or_none(value.get(key)) for key in ("rationale", "audio_cue", "visual_cue", "other_cue")}
     speaker = value.get("speaker") if "speaker" in columns else default_speaker
@@ -121,6 +123,8 @@ class _Group:
     metadata: dict[str, Any]
     entries: list[_Entry] = field(default_factory=list)
     rejected: bool = False
+    rejected_size: int = 0  # utterances of a rejected dialogue, as far as they could be counted
+    turns: list[tuple[int, Loc, Mapping[str, str]]] = field(default_factory=list)  # every readable turn id
 
 
 class DialogueAssembler:
@@ -145,17 +149,28 @@ class DialogueAssembler:
         self.sort_by_turn = sort_by_turn
         self.groups: dict[str, _Group] = {}
         self.problems: list[Problem] = []
-        self.dropped = 0
+        self.dropped_utterances = 0
+        self.dropped_dialogues = 0
+        self.dropped_dialogue_utterances = 0
 
     @staticmethod
     def field_name(name: str, loc: Loc, columns: Mapping[str, str]) -> str:
         name = columns.get(name, name)
         return f"{loc.prefix}.{name}" if loc.prefix else name
 
-    def drop(self, problems: Sequence[Problem]) -> None:
-        """Record problems that cost one utterance or dialogue."""
+    @property
+    def dropped(self) -> int:
+        """Utterances and whole dialogues dropped (each counts 1)."""
+        return self.dropped_utterances + self.dropped_dialogues
+
+    def drop(self, problems: Sequence[Problem], *, dialogue: bool = False, utterances: int = 0) -> None:
+        """Record problems that cost one utterance, or one whole dialogue of `utterances` utterances."""
         self.problems += problems
-        self.dropped += 1
+        if dialogue:
+            self.dropped_dialogues += 1
+            self.dropped_dialogue_utterances += utterances
+        else:
+            self.dropped_utterances += 1
 
     def add(
         self,
@@ -166,64 +181,80 @@ class DialogueAssembler:
         *,
         metadata: dict[str, Any] | None = None,
         columns: Mapping[str, str] | None = None,
+        turn: int | None = None,
     ) -> None:
         """Add one utterance; with problems (or no utterance) it is dropped, but its dialogue still exists.
 
-        `columns` overrides the assembler's field -> source name mapping for this utterance."""
+        `columns` overrides the assembler's field -> source name mapping for this utterance. `turn` is the turn
+        id of a bad row given without an utterance; it still counts when looking for duplicate turn ids."""
         columns = self.columns if columns is None else columns
         if dialogue_id is not None:
             group = self.groups.setdefault(dialogue_id, _Group(dict(metadata or {})))
-        if utterance is not None and not problems:
+            turn = utterance.turn if utterance is not None else turn
+            if isinstance(turn, int) and not isinstance(turn, bool):
+                group.turns.append((turn, loc, columns))
+        if utterance is not None:
+            # Checked even when the row already has problems, so that every problem of the row is listed (a
+            # field already reported, e.g. a speaker that could not be parsed, is not reported again).
             found = validate_utterance(utterance.to_dict(), (loc.source, loc.line), "u")
-            problems = [
+            named = [
                 Problem(p.source, p.line, self.field_name(p.field.split(".", 1)[1], loc, columns), p.message)
                 for p in found
                 if p.field
             ]
+            reported = {p.field for p in problems}
+            problems = [*problems, *(p for p in named if p.field not in reported)]
         if problems or utterance is None or dialogue_id is None:
             self.drop(problems)
             return
         group.entries.append(_Entry(utterance, loc, columns))
 
-    def reject(self, dialogue_id: str, problems: Sequence[Problem]) -> None:
-        """Mark a whole dialogue bad (a dialogue-level problem)."""
-        self.groups.setdefault(dialogue_id, _Group({})).rejected = True
+    def reject(self, dialogue_id: str, problems: Sequence[Problem], utterances: int = 0) -> None:
+        """Mark a whole dialogue (of `utterances` utterances) bad: a dialogue-level problem."""
+        group = self.groups.setdefault(dialogue_id, _Group({}))
+        group.rejected = True
+        group.rejected_size = max(group.rejected_size, utterances)
         self.problems += problems
 
-    def _duplicate_turns(self, dialogue_id: str, entries: list[_Entry]) -> list[Problem]:
-        first: dict[int, _Entry] = {}
+    def _duplicate_turns(self, dialogue_id: str, group: _Group) -> list[Problem]:
+        """Duplicate turn ids among every row of the dialogue whose turn id could be read, bad rows included."""
+        first: dict[int, Loc] = {}
         problems = []
-        for entry in entries:
-            turn = entry.utterance.turn
+        for turn, loc, columns in group.turns:
             if turn in first:
-                seen = first[turn].loc
-                same_line = seen.line is None or seen.line == entry.loc.line
+                seen = first[turn]
+                same_line = seen.line is None or seen.line == loc.line
                 where = (seen.prefix or "an earlier row") if same_line else f"line {seen.line}"
                 problems.append(
                     Problem(
-                        entry.loc.source,
-                        entry.loc.line,
-                        self.field_name("turn", entry.loc, entry.columns),
+                        loc.source,
+                        loc.line,
+                        self.field_name("turn", loc, columns),
                         f"duplicate turn id {turn} in dialogue {dialogue_id!r} (first at {where})",
                     )
                 )
-            first.setdefault(turn, entry)
+            first.setdefault(turn, loc)
         return problems
 
-    def result(self) -> LoadResult:
-        """Build and check the dialogues; raise one DataError with every problem when on_error="raise"."""
+    def result(self, shared_source: str | None = None) -> LoadResult:
+        """Build and check the dialogues; raise one DataError with every problem when on_error="raise".
+
+        `shared_source`: the file, when it does not say which split its dialogues belong to (see base)."""
         dialogues = []
         for dialogue_id, group in self.groups.items():
-            problems = [] if group.rejected else self._duplicate_turns(dialogue_id, group.entries)
+            problems = [] if group.rejected else self._duplicate_turns(dialogue_id, group)
             entries = sorted(group.entries, key=lambda e: e.utterance.turn) if self.sort_by_turn else group.entries
             dialogue = Dialogue(dialogue_id, [e.utterance for e in entries], self.split, group.metadata)
             if not problems and not group.rejected and entries:
                 # Last safety net: the builders' own checks should make this find nothing.
                 problems = validate_dialogue(dialogue.to_dict(), self.source)
             if problems or group.rejected:
-                self.drop(problems)
+                size = group.rejected_size if group.rejected else len(entries)
+                self.drop(problems, dialogue=True, utterances=size)
             elif entries:
                 dialogues.append(dialogue)
+        # In file order (duplicate turn ids are found last); problems without a line keep their order.
+        self.problems.sort(key=lambda p: (p.line is None, p.line or 0))
         if self.problems and self.on_error == "raise":
             raise DataError(self.problems)
         if not dialogues:
@@ -234,4 +265,12 @@ class DialogueAssembler:
                     Problem(self.source, None, None, f"no dialogues for split {self.split!r}: {reason}"),
                 ]
             )
-        return LoadResult(dialogues, self.dropped, self.problems)
+        return LoadResult(
+            dialogues,
+            self.dropped,
+            self.problems,
+            dropped_utterances=self.dropped_utterances,
+            dropped_dialogues=self.dropped_dialogues,
+            dropped_dialogue_utterances=self.dropped_dialogue_utterances,
+            shared_source=shared_source,
+        )

@@ -4,10 +4,20 @@ JSON readers and value parsers. `assembler.DialogueAssembler` applies the on_err
 on_error semantics (all builders):
   "raise": every problem in the input is collected and one DataError lists them all (file, line, field).
   "drop":  a bad utterance is dropped; a dialogue-level problem (e.g. duplicate turn ids, lists of different
-           lengths) drops the whole dialogue. Each dropped utterance or dialogue counts 1 in `dropped` and its
-           problems are kept in `problems`. Dialogues left with no utterances are skipped (not counted again).
-File-level problems (missing file, missing columns, bytes that are not UTF-8, unparsable JSON) always raise:
-the file cannot be read meaningfully, and dropping rows would hide a wrong-encoding or wrong-format file.
+           lengths) drops the whole dialogue. `dropped_utterances` counts the utterances dropped on their own,
+           `dropped_dialogues` the whole dialogues and `dropped_dialogue_utterances` the utterances those
+           dialogues held; `dropped` is the sum of the first two. The problems are kept in `problems`.
+           Dialogues left with no utterances are skipped (not counted again).
+A duplicate turn id is found among every row whose turn id could be read, bad rows included, so a row with
+another problem (an unknown label, empty text) does not hide it.
+File-level problems (missing file, missing columns, bytes that are not UTF-8, unparsable JSON) always raise,
+listing every bad line: the file cannot be read meaningfully, and dropping rows would hide a wrong-encoding or
+wrong-format file.
+
+Splits: a builder given a single file that does not say which split each dialogue belongs to (a MELD CSV, a
+JSONL file without "split" fields, a table) returns the same rows for any split it is asked for, and marks
+the result with `shared_source`. `build-data` refuses to build two splits from such a source (validation gold
+labels would be training data and retrieved demonstrations); see `check_distinct_splits`.
 """
 
 from __future__ import annotations
@@ -33,8 +43,14 @@ SourceLike = str | os.PathLike
 @dataclass
 class LoadResult:
     dialogues: list[Dialogue]
-    dropped: int = 0  # utterances or dialogues dropped because on_error="drop"
+    dropped: int = 0  # utterances + whole dialogues dropped because on_error="drop" (each counts 1)
     problems: list[Problem] = field(default_factory=list)  # what was dropped and why
+    dropped_utterances: int = 0  # utterances dropped on their own (their dialogue kept)
+    dropped_dialogues: int = 0  # whole dialogues dropped for a dialogue-level problem
+    dropped_dialogue_utterances: int = 0  # utterances those dialogues held (as far as they could be read)
+    # Set (to the file) when the source does not say which split its dialogues belong to, so that any split
+    # asked for gets these same rows: such a source must not feed two splits.
+    shared_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +78,16 @@ class Loc:
         return Problem(self.source, self.line, name, message)
 
 
+def is_single_file(source: SourceLike | None) -> bool:
+    """Whether the source is one file (as opposed to a folder with a file per split)."""
+    return source is not None and Path(source).is_file()
+
+
 def resolve_source(spec: CorpusSpec, source: SourceLike, split: str) -> Path:
-    """A file is used as is; in a folder, the first existing conventional file name of the split."""
+    """A file is used as is; in a folder, the first existing conventional file name of the split.
+
+    A file is returned whatever the split: a builder whose file does not say which split each dialogue belongs
+    to must mark its result with `shared_source` (see the module docstring)."""
     path = Path(source)
     if path.is_file():
         return path
@@ -112,15 +136,15 @@ def read_json_records(path: Path) -> list[tuple[Loc, Any]]:
                 Problem(source, err.lineno, None, f"invalid JSON: {err.msg} (column {err.colno})")
             ) from None
         return [(Loc(source, None, f"[{index}]"), record) for index, record in enumerate(data)]
-    records = []
+    records, problems = [], []
     for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 records.append((Loc(source, number), json.loads(line)))
             except json.JSONDecodeError as err:
-                raise DataError(
-                    Problem(source, number, None, f"invalid JSON: {err.msg} (column {err.colno})")
-                ) from None
+                problems.append(Problem(source, number, None, f"invalid JSON: {err.msg} (column {err.colno})"))
+    if problems:
+        raise DataError(problems)
     return records
 
 
@@ -152,6 +176,64 @@ def read_csv(path: Path, required: Sequence[str]) -> Iterator[tuple[Loc, dict[st
         if len(fields) != len(header):
             problems.append(loc.problem(None, f"expected {len(header)} fields, got {len(fields)}"))
         yield loc, dict(zip(header, fields + [""] * (len(header) - len(fields)), strict=False)), problems
+
+
+def csv_record_lines(text: str) -> list[int]:
+    """The line where each data record of a CSV text starts (header excluded), skipping the blank lines that
+    pandas (and so `datasets`) skips: record i of the table is on line result[i]."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    if next(reader, None) is None:
+        return []
+    lines, previous = [], reader.line_num
+    for fields in reader:
+        start, previous = previous + 1, reader.line_num
+        if len(fields) > 1 or (fields and fields[0].strip()):
+            lines.append(start)
+    return lines
+
+
+def json_lines_record_lines(text: str) -> list[int] | None:
+    """The line of each record of a JSON lines text (blank lines skipped); None for a JSON document."""
+    if text.lstrip().startswith("["):
+        return None
+    return [number for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+
+
+def check_distinct_splits(results: Mapping[str, LoadResult], source: SourceLike | None) -> None:
+    """Refuse splits that are the same rows: a single file that does not say which split each dialogue belongs
+    to, asked for several splits (or, from any builder, two splits holding exactly the same dialogues)."""
+    by_source: dict[str, list[str]] = {}
+    for split, result in results.items():
+        if result.shared_source is not None:
+            by_source.setdefault(result.shared_source, []).append(split)
+    shared = next(((path, splits) for path, splits in by_source.items() if len(splits) > 1), None)
+    if shared is None:
+        contents: dict[frozenset, str] = {}
+        for split, result in results.items():
+            key = frozenset(tuple((u.speaker, u.text) for u in d.utterances) for d in result.dialogues)
+            if key and key in contents:
+                shared = (str(source) if source is not None else "<input>", [contents[key], split])
+                break
+            contents.setdefault(key, split)
+    if shared is None:
+        return
+    path, splits = shared
+    raise DataError(
+        Problem(
+            path,
+            None,
+            None,
+            f"the same dialogues would be used for the splits {', '.join(splits)}: the data does not say which "
+            "split each dialogue belongs to, so evaluation gold labels would leak into the training examples and "
+            "the retrieved demonstrations",
+        ),
+        hint=(
+            "Give one file per split (a folder with the corpus's conventional file names, e.g. train_sent_emo.csv "
+            'and dev_sent_emo.csv for MELD, or train.jsonl and validation.jsonl), add a "split" field to every '
+            "dialogue of a canonical JSONL file, or build a single split from this file with n_demos 0 "
+            "(--splits test --n_demos 0)."
+        ),
+    )
 
 
 def is_blank(value: Any) -> bool:

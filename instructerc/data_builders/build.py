@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 import instructerc
 from instructerc.config import BuildDataConfig, to_dict, to_yaml
 from instructerc.data_builders import get_corpus, load_corpus, resolve_label_set
+from instructerc.data_builders.base import LoadResult, check_distinct_splits
 from instructerc.data_builders.instructions import BuildStats, ChatTokenCounter, build_examples
 from instructerc.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_json
 from instructerc.labels import UNIFIED, LabelSet, to_unified
@@ -43,6 +44,39 @@ class BuildResult:
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kept only for dry runs
     retrieval: dict[str, int] = field(default_factory=dict)
     cues: Any = None  # CueSummary when the config asked for cues
+    dropped_utterances: int = 0  # bad utterances dropped on their own (on_error="drop")
+    dropped_dialogues: int = 0  # whole dialogues dropped for a dialogue-level problem
+    dropped_dialogue_utterances: int = 0  # the utterances those dialogues held
+
+    def dropped_summary(self) -> str | None:
+        """'dropped 1 bad utterance and 1 bad dialogue (13 utterances)', or None when nothing was dropped."""
+        if not self.dropped:
+            return None
+        if not (self.dropped_utterances or self.dropped_dialogues):  # a user builder that counts only the total
+            return f"{self.dropped} bad rows dropped"
+
+        def plural(n: int, noun: str) -> str:
+            return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+        parts = []
+        if self.dropped_utterances:
+            parts.append(plural(self.dropped_utterances, "bad utterance"))
+        if self.dropped_dialogues:
+            held = plural(self.dropped_dialogue_utterances, "utterance")
+            parts.append(f"{plural(self.dropped_dialogues, 'bad dialogue')} ({held})")
+        return "dropped " + " and ".join(parts)
+
+    def dropped_counts(self) -> dict[str, int]:
+        """What on_error="drop" skipped, for build_info.json."""
+        counts = {
+            "utterances": self.dropped_utterances,
+            "dialogues": self.dropped_dialogues,
+            "utterances_in_dropped_dialogues": self.dropped_dialogue_utterances,
+            "utterances_lost": self.dropped_utterances + self.dropped_dialogue_utterances,
+        }
+        if other := self.dropped - self.dropped_utterances - self.dropped_dialogues:
+            counts["other"] = other  # counted by a user builder without saying what
+        return counts
 
     def summary(self) -> str:
         if self.up_to_date:
@@ -58,13 +92,17 @@ class BuildResult:
             parts.append(f"{self.stats.over_budget} over the token budget even without history")
         if self.stats.unlabeled_skipped:
             parts.append(f"{self.stats.unlabeled_skipped} unlabeled utterances skipped")
-        if self.dropped:
-            parts.append(f"{self.dropped} bad rows dropped")
+        if dropped := self.dropped_summary():
+            parts.append(dropped)
         if self.retrieval:
             parts.append(f"embeddings cache {self.retrieval['hits']} hit / {self.retrieval['misses']} miss")
         if self.cues is not None:
             parts.append(self.cues.summary())
-        target = "(dry run, nothing written)" if self.examples else f"-> {self.output_dir}"
+        target = f"-> {self.output_dir}"
+        if self.examples:
+            # The retrieval embeddings are cached on disk even in a dry run (they are needed to render prompts).
+            cached = " apart from the embeddings cache" if self.retrieval.get("misses") else ""
+            target = f"(dry run, nothing written){cached}"
         return "; ".join(parts) + f" {target}"
 
 
@@ -88,13 +126,16 @@ def _unify(dialogues: list[Dialogue], label_set: LabelSet) -> None:
                 utt.label = to_unified(utt.label, label_set)
 
 
-def _load_splits(config: BuildDataConfig, label_set: LabelSet) -> tuple[dict[str, list[Dialogue]], int, list[Problem]]:
+def _load_splits(config: BuildDataConfig, label_set: LabelSet) -> tuple[dict[str, list[Dialogue]], LoadResult]:
+    """The dialogues of every split needed, and one LoadResult (no dialogues) summing what was dropped.
+
+    Refuses two splits made of the same rows (a single file that does not say which split each dialogue belongs
+    to): validation gold labels would be training targets and retrieved demonstrations."""
     needed = list(config.splits)
     if config.n_demos > 0 and "emotion" in config.tasks and "train" not in needed:
         needed.insert(0, "train")  # the demonstration pool
-    loaded, dropped, problems = {}, 0, []
-    for split in needed:
-        result = load_corpus(
+    results = {
+        split: load_corpus(
             config.dataset,
             config.data_dir,
             split,
@@ -102,10 +143,17 @@ def _load_splits(config: BuildDataConfig, label_set: LabelSet) -> tuple[dict[str
             on_error=config.on_error,
             **config.builder_options,
         )
-        loaded[split] = result.dialogues
-        dropped += result.dropped
-        problems += result.problems
-    return loaded, dropped, problems
+        for split in needed
+    }
+    check_distinct_splits(results, config.data_dir)
+    total = LoadResult([])
+    for result in results.values():
+        total.dropped += result.dropped
+        total.problems += result.problems
+        total.dropped_utterances += result.dropped_utterances
+        total.dropped_dialogues += result.dropped_dialogues
+        total.dropped_dialogue_utterances += result.dropped_dialogue_utterances
+    return {split: result.dialogues for split, result in results.items()}, total
 
 
 def _content_hash(
@@ -237,7 +285,7 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
     output_dir = Path(config.output_dir)
     label_set = _label_set(config)
     templates = _templates(config)
-    loaded, dropped, problems = _load_splits(config, label_set)
+    loaded, drops = _load_splits(config, label_set)
     if config.unified_labels:
         for dialogues in loaded.values():
             _unify(dialogues, label_set)
@@ -278,7 +326,18 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
                 "set include_unlabeled to build prompts for unlabeled data"
             )
     counts = {split: len(r) for split, r in rows.items()}
-    result = BuildResult(output_dir, counts, stats, dropped, problems, retrieval=retrieval, cues=cues)
+    result = BuildResult(
+        output_dir,
+        counts,
+        stats,
+        drops.dropped,
+        drops.problems,
+        retrieval=retrieval,
+        cues=cues,
+        dropped_utterances=drops.dropped_utterances,
+        dropped_dialogues=drops.dropped_dialogues,
+        dropped_dialogue_utterances=drops.dropped_dialogue_utterances,
+    )
     if config.dry_run:
         result.examples = rows
     else:
@@ -318,7 +377,7 @@ def _write(
                 "label_set": {"name": label_set.name, "labels": list(label_set.labels)},
                 "templates": {t.task: {"name": t.name, "version": t.version, "id": t.id} for t in templates},
                 "counts": result.counts,
-                "dropped": result.dropped,
+                "dropped": result.dropped_counts(),
                 "dropped_problems": [str(p) for p in result.problems[:100]],
                 "truncation": {
                     "history_truncated": result.stats.history_truncated,

@@ -18,6 +18,7 @@ from instructerc.data_builders.base import (
     LoadResult,
     Loc,
     SourceLike,
+    is_single_file,
     normalize_label,
     read_json_records,
     resolve_source,
@@ -56,11 +57,15 @@ def load(source: SourceLike, split: str, *, label_set: LabelSet, on_error: OnErr
     for index, (loc, record) in enumerate(read_json_records(path)):
         given = record.get("id") if isinstance(record, dict) else None
         dialogue_id = str(given) if given not in (None, "") else f"{split}_{index}"
+        turns = record.get("dialog") if isinstance(record, dict) else None
+        size = len(turns) if isinstance(turns, list) else 0
         if dialogue_id in assembler.groups:
-            assembler.drop([loc.problem("id", f"duplicate dialogue id {dialogue_id!r}")])
+            assembler.drop(
+                [loc.problem("id", f"duplicate dialogue id {dialogue_id!r}")], dialogue=True, utterances=size
+            )
             continue
         if problems := record_problems(record, loc):
-            assembler.reject(dialogue_id, problems)
+            assembler.reject(dialogue_id, problems, utterances=size)
             continue
         acts = record.get("act") or [None] * len(record["dialog"])
         for turn, (text, emotion, act) in enumerate(zip(record["dialog"], record["emotion"], acts, strict=True)):
@@ -72,7 +77,8 @@ def load(source: SourceLike, split: str, *, label_set: LabelSet, on_error: OnErr
                 turn, "A" if turn % 2 == 0 else "B", str(text).strip(), label=label, metadata=metadata
             )
             assembler.add(dialogue_id, utterance, loc, found, columns=columns)
-    return assembler.result()
+    # A single file has no split information: any split asked for gets the same records.
+    return assembler.result(shared_source=str(path) if is_single_file(source) else None)
 
 
 SPEC = CorpusSpec(

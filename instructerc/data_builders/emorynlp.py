@@ -17,6 +17,7 @@ from instructerc.data_builders.base import (
     LoadResult,
     Loc,
     SourceLike,
+    is_single_file,
     parse_int,
     read_csv,
     resolve_source,
@@ -59,7 +60,8 @@ def load(source: SourceLike, split: str, *, label_set: LabelSet, on_error: OnErr
         utterance = utterance_from_row(row, COLUMNS, loc, label_set, problems)
         dialogue_id = None if None in scene.values() else "s{season}_e{episode}_c{scene}".format(**scene)
         assembler.add(dialogue_id, utterance, loc, problems, metadata=scene)
-    return assembler.result()
+    # A single CSV file has no split information: any split asked for gets the same rows.
+    return assembler.result(shared_source=str(path) if is_single_file(source) else None)
 
 
 SPEC = CorpusSpec(

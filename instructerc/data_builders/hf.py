@@ -12,7 +12,10 @@ Options:
   split_names  canonical split -> the dataset's name, e.g. {"validation": "dev"}.
   label_names  names for integer labels (default: the column's ClassLabel names, if any).
   cache_dir    the `datasets` cache folder.
-Rows are located as "rows[i]" (0-based) in problems; rows with no label are kept unlabelled.
+Problems name the file line of a row for csv and JSON lines files (the header is line 1 of a csv), and
+"rows[i]" (0-based) for other sources; rows with no label are kept unlabelled.
+A single file (or a save_to_disk folder of one Dataset) gives the same rows for any split: build-data refuses
+to build two splits from it (see base.check_distinct_splits).
 """
 
 from __future__ import annotations
@@ -22,7 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from instructerc.data_builders.assembler import UTTERANCE_COLUMNS, DialogueAssembler, utterance_from_row
-from instructerc.data_builders.base import CorpusSpec, LoadResult, Loc, SourceLike, read_text, require_columns
+from instructerc.data_builders.base import (
+    CorpusSpec,
+    LoadResult,
+    Loc,
+    SourceLike,
+    csv_record_lines,
+    is_single_file,
+    json_lines_record_lines,
+    read_text,
+    require_columns,
+)
 from instructerc.labels import LabelSet
 from instructerc.schema import DataError, OnError, Problem
 
@@ -117,6 +130,18 @@ def open_split(
     raise FileNotFoundError(f"{path}: no file for split {name!r} (looked for: {', '.join(c.name for c in candidates)})")
 
 
+def record_lines(where: str, count: int) -> list[int] | None:
+    """The file line of each of the `count` rows read from `where`, for a csv or JSON lines file; None when
+    rows cannot be mapped to lines (another format, or a count that does not match)."""
+    path = Path(where)
+    fmt = DATA_FORMATS.get(path.suffix.lower())
+    if fmt not in ("csv", "json") or not path.is_file():
+        return None
+    text = read_text(path)
+    lines = csv_record_lines(text) if fmt == "csv" else json_lines_record_lines(text)
+    return lines if lines is not None and len(lines) == count else None
+
+
 def label_names_of(dataset: Any, column: str) -> list[str] | None:
     """The ClassLabel names of a column, if it is one."""
     import datasets
@@ -147,9 +172,10 @@ def load(
         label_names = label_names_of(dataset, columns["label"])
     utterance_columns = {key: col for key, col in columns.items() if key != "dialogue_id"}
     assembler = DialogueAssembler(where, split, on_error, columns=utterance_columns, sort_by_turn="turn" in columns)
+    lines = record_lines(where, len(dataset))
     next_turn: dict[str, int] = {}  # row order within each dialogue, when there is no turn column
     for index, row in enumerate(dataset.select_columns(list(dict.fromkeys(columns.values())))):
-        loc = Loc(where, None, f"rows[{index}]")
+        loc = Loc(where, lines[index]) if lines is not None else Loc(where, None, f"rows[{index}]")
         problems: list[Problem] = []
         raw_id = row[columns["dialogue_id"]]
         dialogue_id = None if raw_id is None or not str(raw_id).strip() else str(raw_id).strip()
@@ -169,7 +195,9 @@ def load(
             label_required=False,
         )
         assembler.add(dialogue_id, utterance, loc, problems)
-    return assembler.result()
+    # One file, or a save_to_disk folder of one Dataset: the same rows whatever split is asked for.
+    one_table = hub_name is None and (is_single_file(source) or where == str(Path(source)))
+    return assembler.result(shared_source=where if one_table else None)
 
 
 SPEC = CorpusSpec(

@@ -132,8 +132,9 @@ def split_ids(train: Any, test: Any, valid: Any, split: str, valid_ratio: float)
     return sorted(set(train_ids) - held_out)
 
 
-def _dialogue(vid: str, fields: Mapping[str, Any], source: str, split: str) -> tuple[list[Any], list[Problem]]:
-    """Per-utterance (utterance id, speaker, label, text) of one dialogue, or dialogue-level problems."""
+def _dialogue(vid: str, fields: Mapping[str, Any], source: str, split: str) -> tuple[list[Any], list[Problem], int]:
+    """Per-utterance (utterance id, speaker, label, text) of one dialogue, or dialogue-level problems; and the
+    number of utterances (the longest per-utterance list, for counting what a rejected dialogue held)."""
     columns: dict[str, list[Any]] = {}
     problems = []
     for key, table in fields.items():
@@ -142,16 +143,17 @@ def _dialogue(vid: str, fields: Mapping[str, Any], source: str, split: str) -> t
             problems.append(Problem(source, None, f"{key}[{vid!r}]", f"missing (dialogue listed in the {split} ids)"))
         else:
             columns[key] = list(value)
-    if problems:
-        return [], problems
     lengths = {key: len(values) for key, values in columns.items()}
+    size = max(lengths.values(), default=0)
+    if problems:
+        return [], problems, size
     if len(set(lengths.values())) > 1:
         detail = ", ".join(f"{key} {n}" for key, n in lengths.items())
-        return [], [Problem(source, None, vid, f"per-utterance lists have different lengths ({detail})")]
+        return [], [Problem(source, None, vid, f"per-utterance lists have different lengths ({detail})")], size
     tables = list(columns.values())
     if len(tables) == 3:  # no utterance ids in this layout
         tables.insert(0, [f"{vid}_{i}" for i in range(len(tables[0]))])
-    return list(zip(*tables, strict=True)), []
+    return list(zip(*tables, strict=True)), [], size
 
 
 def load(
@@ -169,9 +171,9 @@ def load(
     names = dict(SPEAKER_NAMES) | dict(speaker_names or {})
     assembler = DialogueAssembler(str(path), split, on_error, sort_by_turn=False)
     for vid in split_ids(train, test, valid, split, valid_ratio):
-        rows, problems = _dialogue(vid, fields, str(path), split)
+        rows, problems, size = _dialogue(vid, fields, str(path), split)
         if problems:
-            assembler.reject(vid, problems)
+            assembler.reject(vid, problems, utterances=size)
             continue
         for turn, (utt_id, code, raw_label, text) in enumerate(rows):
             loc = Loc(str(path), None, f"{vid}[{turn}]")

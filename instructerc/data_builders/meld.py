@@ -18,6 +18,7 @@ from instructerc.data_builders.base import (
     LoadResult,
     Loc,
     SourceLike,
+    is_single_file,
     parse_int,
     read_csv,
     resolve_source,
@@ -55,7 +56,8 @@ def load(source: SourceLike, split: str, *, label_set: LabelSet, on_error: OnErr
         # Optional columns (StartTime, EndTime) absent from the header read as None, i.e. not given.
         utterance = utterance_from_row(row, COLUMNS, loc, label_set, problems, metadata=metadata)
         assembler.add(None if dialogue is None else f"dia{dialogue}", utterance, loc, problems, metadata=scene)
-    return assembler.result()
+    # A single CSV file has no split information: any split asked for gets the same rows.
+    return assembler.result(shared_source=str(path) if is_single_file(source) else None)
 
 
 SPEC = CorpusSpec(

@@ -2,8 +2,12 @@
 
 The pool holds only utterances with a gold `label` from the dialogues the retriever was built from (the
 training split; evaluation splits are refused), so dev/test text can never come back as a demonstration. A
-target never gets demonstrations from its own dialogue. Dialogues are keyed by (split, id): ids are unique
-only within a split, so dev dialogue "0" and train dialogue "0" are different dialogues.
+target never gets demonstrations
+  * from a dialogue with its own dialogue id, whatever the split: ids are unique only within a split in some
+    corpora (MELD), so this may also skip a different training dialogue that shares the id, but when train
+    and evaluation data come from the same rows (a file with no split information) it is the copy of the
+    target's own dialogue, whose gold labels would leak into the prompt;
+  * with exactly the target's text (after stripping surrounding whitespace), which would show its gold label.
 
 Similarity is the cosine of normalised sentence embeddings of the utterance texts (the query is the target's
 text alone; the speaker is not embedded). Ties are broken by pool order (dialogue order, then utterance
@@ -93,17 +97,22 @@ class DemonstrationRetriever:
         self._model: Any = None
         self._identity = _model_identity(model, self.model_path)
         self._slug = _model_slug(model, self.model_path)
-        keys: dict[tuple[str | None, str], int] = {}
+        keys: dict[str, int] = {}  # dialogue id -> code
+        texts: dict[str, int] = {}  # stripped text -> code
         self._pool: list[tuple[Dialogue, Utterance]] = []
         codes: list[int] = []
+        text_codes: list[int] = []
         for dialogue in train:
-            code = keys.setdefault((dialogue.split, str(dialogue.id)), len(keys))
+            code = keys.setdefault(str(dialogue.id), len(keys))
             for utt in dialogue.utterances:
                 if utt.label:
                     self._pool.append((dialogue, utt))
                     codes.append(code)
+                    text_codes.append(texts.setdefault(utt.text.strip(), len(texts)))
         self._keys = keys
+        self._texts = texts
         self._codes = np.asarray(codes, dtype=np.int64)
+        self._text_codes = np.asarray(text_codes, dtype=np.int64)
         self._pool_embeddings: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -164,7 +173,8 @@ class DemonstrationRetriever:
     def retrieve(self, targets: Sequence[tuple[Dialogue, Utterance]], k: int) -> list[list[Demonstration]]:
         """For each (dialogue, utterance) target, up to k demonstrations, most similar first.
 
-        Fewer than k come back only when the pool (minus the target's own dialogue) is smaller than k.
+        Fewer than k come back only when the pool, minus the dialogues with the target's dialogue id and the
+        utterances with the target's exact text, is smaller than k.
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
@@ -173,7 +183,8 @@ class DemonstrationRetriever:
             return results
         pool = self.pool_embeddings()
         queries = self.embed([utt.text for _, utt in targets])
-        own = np.asarray([self._keys.get((d.split, str(d.id)), -1) for d, _ in targets], dtype=np.int64)
+        own = np.asarray([self._keys.get(str(d.id), -1) for d, _ in targets], dtype=np.int64)
+        same_text = np.asarray([self._texts.get(u.text.strip(), -1) for _, u in targets], dtype=np.int64)
         size = len(self._pool)
         k = min(k, size)
         chunk = max(1, SCORE_BUDGET_BYTES // (4 * size))
@@ -182,6 +193,7 @@ class DemonstrationRetriever:
             # differ in the last bits, BLAS may round differently) are ties, broken by pool order.
             scores = np.round(queries[start : start + chunk] @ pool.T, SCORE_DECIMALS)
             scores[self._codes[None, :] == own[start : start + chunk, None]] = -np.inf
+            scores[self._text_codes[None, :] == same_text[start : start + chunk, None]] = -np.inf
             kth = np.partition(scores, size - k, axis=1)[:, size - k]
             for row_index, row in enumerate(scores):
                 # Every entry >= the k-th largest score (ties included), in pool order; a stable sort on
