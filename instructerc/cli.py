@@ -117,8 +117,16 @@ def _evaluation_summary(results: dict, output_dir: str) -> str:
                 f"{task}: weighted F1 {scores['weighted_f1']:.3f}, accuracy {scores['accuracy']:.3f}, "
                 f"invalid {scores.get('invalid_rate', 0):.1%}"
             )
-    for level, scores in ((results.get("open_vocabulary") or {}).get("average") or {}).items():
-        parts.append(f"open vocabulary {level} F {scores['f1']:.3f}")
+    open_vocab = results.get("open_vocabulary") or {}
+    skipped = open_vocab.get("skipped", 0)
+    rows = f"{skipped} row{'s' if skipped != 1 else ''} without gold labels skipped"
+    if open_vocab and not open_vocab.get("n"):  # nothing scored: an F of 0 would read as a result
+        parts.append(f"open vocabulary: not scored, {rows}")
+    elif open_vocab:
+        for level, scores in (open_vocab.get("average") or {}).items():
+            parts.append(f"open vocabulary {level} F {scores['f1']:.3f}")
+        if skipped:
+            parts.append(f"open vocabulary: {rows}")
     return "; ".join(parts or ["evaluated"]) + f" -> {output_dir}/report.md"
 
 

@@ -96,7 +96,62 @@ _PREFIX = re.compile(
     re.I,
 )
 _PHRASE = re.compile(r"\b(?:answer|emotions?|label|prediction)\s*(?:[:=]|\bis\b)\s*([^.,;:!?\n]+)", re.I)
-_OPEN_SPLIT = re.compile(r"\s*(?:[,;/&]|\band\b)\s*", re.I)
+# Open vocabulary: "The emotion expressed by Kim is surprise", "The emotions are joy and surprise", "Feelings: X";
+# up to four words between the noun and the verb, and the answer runs to the end of the sentence (commas kept).
+_OPEN_PHRASE = re.compile(
+    r"\b(?:answer|emotions?|feelings?|labels?|prediction)\b(?:\s+[\w'’-]+){0,4}?\s*"
+    r"(?:[:=]|\s(?:is|are|was|were|includes?|would\s+be|could\s+be|might\s+be|seems?\s+to\s+be|appears?\s+to\s+be)\b)"
+    r"\s*([^.;:!?\n]+)",
+    re.I,
+)
+# Items of an open-vocabulary answer: separated by newlines (bullets), commas, semicolons, slashes, &, sentence
+# ends and the words and / or / but / plus.
+_OPEN_SPLIT = re.compile(r"\s*(?:[,;/&|]|(?<=\w)[.!?]+(?=\s|$)|\b(?:and|or|but|plus|as well as|along with)\b)\s*", re.I)
+_BULLET = re.compile(r"^\s*(?:[-*•·▪‣–—+>]|\d+[.)])\s*")
+_PARENTHETICAL = re.compile(r"\([^()]*(?:\)|$)|\[[^\[\]]*(?:\]|$)", re.M)
+# Leading words that are not the emotion, stripped repeatedly: a subject and verb ("Ben feels", "she seems to
+# be"; not when the subject is an emotion word: "joy is evident"), hedges and intensifiers ("just", "very", "a
+# bit"), "a sense of". A word of the vocabulary is kept whole.
+_OPEN_SUBJECT_VERB = re.compile(
+    r"^(?P<subject>(?:[a-z][\w'’-]*\s+){0,2}?)(?:feels?|felt|feeling|seems?|seemed|appears?|appeared|sounds?|looks?"
+    r"|is|are|was|were|expresses|expressed|expressing|shows?|showing|displays?|experiences?|experiencing)"
+    r"(?:\s+(?:to\s+(?:be|feel)|like))?\s+",
+    re.I,
+)
+_OPEN_FILLER = re.compile(
+    r"^(?:(?:he|she|it|they|that)['’](?:s|re)\s+"
+    r"|(?:bit|lot|lots|sense|feeling|feelings|hint|touch|mix|mixture|kind|sort|state)\s+of(?:\s+|$)"
+    r"|(?:just|very|really|so|quite|rather|mostly|mainly|slightly|somewhat|extremely|deeply|mildly|highly|truly"
+    r"|genuinely|clearly|definitely|probably|possibly|maybe|perhaps|likely|also|still|too|more|some|overall|actually"
+    r"|pure|sheer|intense|strong|mild|slight|little|bit|the|a|an)(?:\s+|$))",
+    re.I,
+)
+# A trailing explanation: "happy because she got the job", "proud of her", "angry at him".
+_OPEN_TRAIL = re.compile(
+    r"\s+(?:because|since|as|due|given|after|when|while|about|over|at|with|for|toward|towards|that|which|who|from|of"
+    r"|to|by)\b.*$",
+    re.I,
+)
+# Answers that say there is no emotion: not emotion words themselves.
+_NO_EMOTION = {
+    "none", "nothing", "n/a", "na", "nil", "no emotion", "no emotions", "no feeling", "no feelings",
+    "no particular emotion", "no specific emotion", "no clear emotion", "no strong emotion", "not applicable",
+    "nothing in particular", "none in particular", "unknown",
+}  # fmt: skip
+# Words of a sentence, not of an emotion name: pronouns, auxiliaries, articles ("I'm sorry, I can't help").
+_SENTENCE_WORDS = set(
+    """i i'm im i'd i'll i've me my mine you you're your yours we we're our us let's he he's him his she she's her
+    it it's its they they're them their this that that's these those there here what which who whom whose
+    am is are was were be been being do does did have has had can could will would shall should may might must
+    the a an if then than because since please thank""".split()
+)
+_FIRST_PERSON = set("i i'm im i'd i'll i've me my you you're your we we're us our let's please".split())
+# A self-correction: the answer after the last of these (at a clause start) is the one meant.
+_CORRECTION = re.compile(
+    r"(?:^|[.!?;,:(\n]|\bno\b|\boh\b)\s*(?:actually|wait|on\s+second\s+thought|on\s+reflection|correction|i\s+mean"
+    r"|scratch\s+that|let\s+me\s+correct(?:\s+(?:that|myself))?|no\s+wait|final\s+(?:answer|emotion|label|prediction)s?)\b",
+    re.I,
+)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*|[.,;:!?\n]")
 _NEGATORS = set("not no never nor neither without hardly isnt wasnt arent dont doesnt didnt cannot lacks".split())
 # Words that end a negation's scope: "not anger but joy", "not angry, just sad".
@@ -180,6 +235,21 @@ def _answer_blocks(text: str) -> list[tuple[str, bool]]:
     return blocks
 
 
+def _corrected(text: str, ls: LabelSet) -> str | None:
+    """The label of a self-correction ("joy. Actually, anger"): what the text after the last correction marker
+    names, when it names exactly one label and adds to nothing ("actually also angry" is not a correction)."""
+    marks = list(_CORRECTION.finditer(text))
+    if not marks:
+        return None
+    tail = text[marks[-1].end() :]
+    if re.search(r"\b(?:also|too|as\s+well|both)\b", tail, re.I):
+        return None
+    if (label := ls.normalize(clean_answer(tail))) is not None:
+        return label
+    mentions = label_mentions(tail, ls)
+    return mentions[0] if len(mentions) == 1 else None
+
+
 def _read(content: str, ls: LabelSet | None, search: bool) -> tuple[str | None, str | None]:
     """(label, None) or (None, reason) for one answer's content in a closed set."""
     cleaned = clean_answer(content)
@@ -191,6 +261,8 @@ def _read(content: str, ls: LabelSet | None, search: bool) -> tuple[str | None, 
     if label is not None:
         return label, None
     mentions = label_mentions(cleaned, ls)
+    if search and len(mentions) > 1 and (label := _corrected(cleaned, ls)) is not None:
+        return label, None
     if len(mentions) > 1:
         return None, f"multiple answers: {', '.join(mentions)}"
     if len(mentions) == 1 and search:
@@ -198,31 +270,120 @@ def _read(content: str, ls: LabelSet | None, search: bool) -> tuple[str | None, 
     return None, f"out of set: {cleaned}"
 
 
-def _read_open(content: str) -> tuple[str, ...]:
-    words = (clean_answer(w) for w in _OPEN_SPLIT.split(_ANY_TAG.sub(" ", content)))
-    return tuple(dict.fromkeys(w for w in words if w))
+_WORD = re.compile(r"[a-z][a-z'’-]*")
 
 
-def _lenient_fallback(outside: str, ls: LabelSet | None, open_vocabulary: bool) -> tuple[str, str | None, str | None]:
-    """(answer text, label or None, reason or None) read from untagged text. Open vocabulary: label is None."""
+def _open_item(piece: str, explained: bool) -> tuple[str, str]:
+    """(kind, text) of one item of an open-vocabulary answer. kind: "word" (text: the emotion word), "none" (says
+    there is no emotion), "negated" ("not angry"), "prose" (not an emotion word: text is the item), "" (nothing)."""
+    from instructerc.eval.openvocab import canonical, vocabulary
+
+    known = vocabulary()
+    raw = clean_answer(piece)
+    item = clean_word(raw.rsplit(":", 1)[-1])  # "Ana: happy" (a speaker or a heading before a colon)
+    if not item or item in known:
+        return ("word", item) if item else ("", "")
+    if item in _NO_EMOTION or item.split()[0] in ("none", "nothing"):  # "nothing else", "none at all"
+        return "none", item
+    if item.split()[0] in _FIRST_PERSON:  # the model talking ("I'm sorry", "I can't help with that")
+        return "prose", raw
+    rest = item
+    while rest not in known:
+        m = _OPEN_FILLER.match(rest) or _OPEN_SUBJECT_VERB.match(rest)
+        if m is None or (m.groupdict().get("subject") and any(canonical(w) in known for w in m["subject"].split())):
+            break
+        rest = rest[m.end() :]
+    lead = item[: len(item) - len(rest)]
+    if explained and rest not in known:  # "happy because she got the job" -> "happy"
+        rest = clean_word(_OPEN_TRAIL.sub("", rest))
+    if not rest:  # only filler ("actually")
+        return "", ""
+    if rest in _NO_EMOTION:
+        return "none", rest
+    if any(w in _NEGATORS or w.endswith(("n't", "n’t")) for w in f"{lead} {rest}".split()):
+        return "negated", item
+    tokens = rest.split()
+    if rest not in known and (len(tokens) > 3 or any(t in _SENTENCE_WORDS or not _WORD.fullmatch(t) for t in tokens)):
+        return "prose", raw
+    return "word", rest
+
+
+def _read_open(content: str, explained: bool = True) -> tuple[tuple[str, ...], str | None]:
+    """(emotion words, None) or ((), reason) for an open-vocabulary answer: items split on newlines, bullets,
+    commas, semicolons, slashes, &, sentence ends and and / or / but; parentheticals dropped; each item cleaned
+    of a leading subject and verb, hedges and (`explained`: a stated answer) a trailing explanation; negated items
+    and "none" dropped."""
+    text = _PARENTHETICAL.sub(" ", _ANY_TAG.sub(" ", content))
+    text = re.sub(r"\bn\s*/\s*a\b", "none", text, flags=re.I)
+    found: dict[str, list[str]] = {"word": [], "none": [], "negated": [], "prose": []}
+    for line in text.splitlines():
+        for piece in _OPEN_SPLIT.split(_BULLET.sub("", line)):
+            kind, item = _open_item(piece, explained)
+            if kind:
+                found[kind].append(item)
+    if found["prose"]:
+        return (), f"not emotion words: {'; '.join(dict.fromkeys(found['prose']))}"
+    if found["word"]:
+        return tuple(dict.fromkeys(found["word"])), None
+    if found["none"]:
+        return (), "no emotion"
+    if found["negated"]:
+        return (), f"no emotion: {', '.join(dict.fromkeys(found['negated']))}"
+    return (), "empty answer"
+
+
+def _read_open_answer(content: str, lenient: bool) -> tuple[tuple[str, ...], str | None]:
+    """`_read_open` of a tagged answer; lenient: prose in the answer may still state the emotion in a phrase
+    ("I think the emotion Ana feels is joy")."""
+    words, reason = _read_open(content)
+    if lenient and reason and reason.startswith("not emotion words"):
+        for m in reversed(list(_OPEN_PHRASE.finditer(_ANY_TAG.sub(" ", content)))):
+            if (phrase := _read_open(m.group(1)))[0]:
+                return phrase
+    return words, reason
+
+
+def _lenient_fallback(
+    outside: str, ls: LabelSet | None, open_vocabulary: bool
+) -> tuple[str, str | None, str | None, tuple[str, ...]]:
+    """(answer text, label or None, reason or None, open-vocabulary words) read from untagged text."""
     text = _ANY_TAG.sub(" ", outside).strip()
     if not text:
-        return "", None, "no answer"
+        return "", None, "no answer", ()
     lines = [line for line in text.splitlines() if line.strip()]
-    if open_vocabulary or ls is None:  # no set to search: accept a short last line ("happy, relieved")
-        words = _read_open(lines[-1])
-        ok = words and all(len(w.split()) <= 3 for w in words) and (open_vocabulary or len(words) == 1)
-        label = None if open_vocabulary else clean_answer(lines[-1])
-        return (lines[-1].strip(), label, None) if ok else ("", None, "no answer")
+    if open_vocabulary:
+        # "The emotion expressed by Kim is surprise" (the last such phrase first), then the last line.
+        # A bare last line is read without cutting explanations: "she is happy about the whole situation" is prose.
+        candidates = [(m.group(1), True) for m in reversed(list(_OPEN_PHRASE.finditer(text)))] + [(lines[-1], False)]
+        reasons = []
+        for candidate, explained in candidates:
+            words, reason = _read_open(candidate, explained)
+            if words:
+                return candidate.strip(), None, None, words
+            reasons.append(reason)
+        return "", None, ("no emotion" if "no emotion" in reasons else "no answer"), ()
+    if ls is None:  # no set to search: accept a short last line naming one thing ("nostalgia")
+        words, _ = _read_open(lines[-1], explained=False)
+        return (lines[-1].strip(), words[0], None, ()) if len(words) == 1 else ("", None, "no answer", ())
+    if (label := ls.normalize(clean_answer(text))) is not None:  # the whole output is a label ("Joy.")
+        return text, label, None, ()
+    if (label := _corrected(text, ls)) is not None:  # "The emotion is joy. Actually no, it is anger."
+        return text, label, None, ()
+    # Stated answers: sentences or lines that are a label by themselves, and "the emotion is X" phrases. Two
+    # that disagree ("joy\nanger") are multiple answers, not the last one.
     sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if s.strip()]
-    candidates = [text, sentences[-1]] + [m.group(1) for m in reversed(list(_PHRASE.finditer(text)))]
-    for candidate in candidates:  # the whole output, its last sentence, then "the emotion is X" phrases
-        if (label := ls.normalize(clean_answer(candidate))) is not None:
-            return candidate.strip(), label, None
+    stated = [(s, ls.normalize(clean_answer(s))) for s in reversed(sentences)]
+    stated += [(m.group(1), ls.normalize(clean_answer(m.group(1)))) for m in reversed(list(_PHRASE.finditer(text)))]
+    stated = [(s, label) for s, label in stated if label is not None]
+    labels = list(dict.fromkeys(label for _, label in reversed(stated)))
+    if len(labels) == 1:
+        return stated[0][0].strip(), labels[0], None, ()
+    if len(labels) > 1:
+        return "", None, f"multiple answers: {', '.join(labels)}", ()
     mentions = label_mentions(text, ls)
     if len(mentions) == 1:  # the answer read is the whole text: it is not the label as written
-        return text, mentions[0], None
-    return "", None, (f"multiple answers: {', '.join(mentions)}" if mentions else "no answer")
+        return text, mentions[0], None, ()
+    return "", None, (f"multiple answers: {', '.join(mentions)}" if mentions else "no answer"), ()
 
 
 def _from_json(text: str, answer_format: str) -> str | None:
@@ -280,11 +441,10 @@ def parse_output(
     if not blocks:
         if mode == "strict":
             return result(reason="no answer")
-        answer, label, reason = _lenient_fallback(outside, ls, open_vocabulary)
+        answer, label, reason, words = _lenient_fallback(outside, ls, open_vocabulary)
         if reason:
             return result(reason=reason)
         if open_vocabulary:
-            words = _read_open(answer)
             return result(OPEN_VOCAB_SEPARATOR.join(words), words, answer=answer, lenient=True)
         return result(label, (label,), answer=answer, lenient=True)
     if mode == "strict" and not all(closed for _, closed in blocks):
@@ -292,12 +452,13 @@ def parse_output(
     filled = [content for content, _ in blocks if clean_answer(content)] or [blocks[0][0]]
     answer = filled[0].strip()
     if open_vocabulary:
-        readings = list(dict.fromkeys(_read_open(content) for content in filled))
+        readings = list(dict.fromkeys(_read_open_answer(content, mode == "lenient") for content in filled))
         if len(readings) > 1:
-            return result(reason=f"multiple answers: {'; '.join(OPEN_VOCAB_SEPARATOR.join(r) for r in readings)}")
-        words = readings[0]
-        if not words:
-            return result(reason="empty answer", answer=answer)
+            read = (OPEN_VOCAB_SEPARATOR.join(words) or str(reason) for words, reason in readings)
+            return result(reason=f"multiple answers: {'; '.join(read)}")
+        words, reason = readings[0]
+        if reason:
+            return result(reason=reason, answer=answer)
         return result(OPEN_VOCAB_SEPARATOR.join(words), words, answer=answer)
     readings = [_read(content, ls, search=mode == "lenient") for content in filled]
     labels = list(

@@ -6,6 +6,7 @@ import pytest
 
 from instructerc.eval import openvocab
 from instructerc.eval.openvocab import (
+    LEVELS,
     WHEELS,
     WheelError,
     canonical,
@@ -93,3 +94,76 @@ def test_a_malformed_wheel_is_rejected(monkeypatch):
     bad = {"name": "bad", "tree": {"joy": {"joy": ["Happy!"]}}}
     with pytest.raises(WheelError, match="not a clean lower-case word"):
         load_wheel.__wrapped__("bad")
+
+
+GOEMOTIONS = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment disapproval "
+    "disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride realization relief "
+    "remorse sadness surprise neutral"
+).split()
+# No sensible place on the wheel: neutral is no emotion of any wheel; Willcox's wheel has no surprise.
+UNPLACED = {"plutchik": {"neutral"}, "parrott": {"neutral"}, "willcox": {"neutral", "surprise"}}
+
+
+@pytest.mark.parametrize("wheel", WHEELS)
+def test_every_goemotions_label_reaches_a_wheel_node(wheel):
+    assert len(GOEMOTIONS) == 28
+    nodes = load_wheel(wheel).exact.values()
+    level1, level2 = {n[0] for n in nodes}, {n[1] for n in nodes}
+    placed = [w for w in GOEMOTIONS if w not in UNPLACED[wheel]]
+    assert [w for w in placed if group(w, wheel, 1) not in level1] == []
+    assert [w for w in placed if group(w, wheel, 2) not in level2] == []
+    for word in UNPLACED[wheel]:  # stays its own group: matches itself only
+        assert group(word, wheel, 1) == group(word, wheel, 2) == word
+
+
+def test_wheel_placements_of_common_words():
+    # Plutchik: joy takes excitement, amusement, gratitude and relief; excited now matches joy as on Parrott
+    assert (
+        set_scores(["joy"], ["excited"], "plutchik", 1) == (1.0, 1.0) == set_scores(["joy"], ["excited"], "parrott", 1)
+    )
+    assert {group(w, "plutchik", 1) for w in ["excitement", "amused", "grateful", "thankful", "relieved"]} == {"joy"}
+    assert group("relief", "plutchik", 2) == "joy/serenity" and group("excited", "plutchik", 2) == "joy/joy"
+    assert group("confused", "plutchik", 1) == group("realization", "plutchik", 1) == "surprise"
+    assert group("desire", "plutchik", 1) == group("longing", "plutchik", 1) == "anticipation"
+    assert group("approval", "plutchik", 2) == "trust/acceptance"
+    assert group("sarcastic", "plutchik", 1) == "contempt"
+    for wheel in WHEELS:
+        for level in LEVELS:
+            # sarcasm and nostalgia meet their adjectives, at a node of the wheel
+            node_names = {n[level - 1] for n in load_wheel(wheel).exact.values()}
+            assert group("sarcasm", wheel, level) == group("sarcastic", wheel, level) in node_names
+            assert set_scores(["nostalgia"], ["nostalgic"], wheel, level) == (1.0, 1.0)
+            assert group("nostalgic", wheel, level) in node_names
+    assert group("sarcasm", "parrott", 2) == "anger/disgust" and group("sarcastic", "willcox", 2) == "mad/critical"
+
+
+def test_wheel_files_cite_their_sources():
+    import re
+
+    for name, author in (("plutchik", "Plutchik"), ("parrott", "Parrott"), ("willcox", "Willcox")):
+        source = load_wheel(name).source
+        assert author in source and re.search(r"\b(?:19|20)\d\d\b", source), source
+
+
+def test_evaluate_summary_says_when_open_vocabulary_rows_were_skipped(tmp_path):
+    import json
+
+    from instructerc.cli import _evaluation_summary
+    from instructerc.eval.evaluate import evaluate_predictions
+    from tests.test_evaluate import _row
+
+    # zero-shot `label` output: open-vocabulary predictions without gold words, nothing to score
+    rows = [_row(1, [], ["happy"]), _row(2, [], ["amused"])]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = evaluate_predictions(path, tmp_path / "eval", clues=False)
+    assert (results["open_vocabulary"]["n"], results["open_vocabulary"]["skipped"]) == (0, 2)
+    line = _evaluation_summary(results, "out")
+    assert "F 0.000" not in line and "level1 F" not in line
+    assert "open vocabulary: not scored, 2 rows without gold labels skipped" in line
+
+    rows.append(_row(3, ["happy"], ["joyful"]))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    line = _evaluation_summary(evaluate_predictions(path, tmp_path / "eval", clues=False), "out")
+    assert "open vocabulary level1 F 1.000" in line and "open vocabulary: 2 rows without gold labels skipped" in line

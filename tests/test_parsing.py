@@ -258,6 +258,72 @@ CASES = [
         ("positive", True, None, True, False),
         "same",
     ),
+    # Two labels stated on two lines are two answers, not the last one.
+    (
+        "two bare labels on two lines",
+        "joy\nanger",
+        MELD,
+        {},
+        (None, False, "multiple answers: joy, anger", False, False),
+        (None, False, "no answer", False, False),
+    ),
+    (
+        "two stated answers",
+        "Emotion: joy. Answer: anger",
+        MELD,
+        {},
+        (None, False, "multiple answers: joy, anger", False, False),
+        (None, False, "no answer", False, False),
+    ),
+    (
+        "same label twice",
+        "Joy.\nJoy.",
+        MELD,
+        {},
+        ("joy", True, None, False, True),
+        (None, False, "no answer", False, False),
+    ),
+    # A self-correction to one final answer is read as the corrected label.
+    (
+        "self-correction",
+        "The emotion is joy. Actually no, it is anger.",
+        MELD,
+        {},
+        ("anger", True, None, False, True),
+        (None, False, "no answer", False, False),
+    ),
+    (
+        "no wait",
+        "Joy. No wait, anger.",
+        MELD,
+        {},
+        ("anger", True, None, False, True),
+        (None, False, "no answer", False, False),
+    ),
+    (
+        "correction inside the answer",
+        T + A("joy, actually anger"),
+        MELD,
+        {},
+        ("anger", True, None, True, False),
+        (None, False, "multiple answers: joy, anger", True, False),
+    ),
+    (
+        "an addition is not a correction",
+        "The emotion is joy. Actually, she is also a bit angry.",
+        MELD,
+        {},
+        ("joy", True, None, False, True),
+        (None, False, "no answer", False, False),
+    ),
+    (
+        "actually inside a clause is no marker",
+        "She is not actually angry.",
+        MELD,
+        {},
+        (None, False, "no answer", False, False),
+        "same",
+    ),
 ]
 
 
@@ -332,6 +398,72 @@ def test_open_vocabulary(text, labels, reason, well_formed, lenient):
     assert (parsed.labels, parsed.reason, parsed.well_formed, parsed.lenient) == (labels, reason, well_formed, lenient)
     assert parsed.valid is (reason is None)
     assert parsed.label == (", ".join(labels) if labels else None)
+
+
+# (id, text, lenient (labels, reason prefix), strict (labels, reason prefix) or "same")
+OPEN_MODES = [
+    # untagged answers stated in a phrase (what the embedded model writes): lenient only
+    (
+        "emotion expressed is",
+        "Ana: I finally got the job!\n\nThe emotion expressed is amusement.",
+        (("amusement",), None),
+        ((), "no answer"),
+    ),
+    ("emotions are", "The emotions are joy and surprise.", (("joy", "surprise"), None), ((), "no answer")),
+    ("words in between", "The emotion expressed by Kim is surprise", (("surprise",), None), ((), "no answer")),
+    ("feelings colon", "Feelings: relief, gratitude", (("relief", "gratitude"), None), ((), "no answer")),
+    ("subject and verb", "Ben feels joy and pride.", (("joy", "pride"), None), ((), "no answer")),
+    ("untagged none", "None.", ((), "no emotion"), ((), "no answer")),
+    ("untagged refusal", "I'm sorry, I can't help with that.", ((), "no answer"), "same"),
+    (
+        "untagged garbage",
+        "Ben: I'm so glad I got the job!\n\nThe conversation is:\n\nBen: I'm so glad I got the",
+        ((), "no answer"),
+        "same",
+    ),
+    # prose is not emotion words, even inside answer tags
+    (
+        "refusal in tags",
+        T + A("I'm sorry, I can't help with that."),
+        ((), "not emotion words: i'm sorry; i can't help with that"),
+        "same",
+    ),
+    ("sentence in tags", T + A("happiness is the main emotion here"), ((), "not emotion words"), "same"),
+    ("negated item dropped", T + A("not angry, just tired"), (("tired",), None), "same"),
+    ("only negated", T + A("not angry"), ((), "no emotion: not angry"), "same"),
+    ("negated verb", T + A("she doesn't feel angry, she is sad"), (("sad",), None), "same"),
+    ("parenthetical", T + A("Happy (because she got the job)"), (("happy",), None), "same"),
+    ("explanation", T + A("She is thrilled because she finally got the job"), (("thrilled",), None), "same"),
+    ("bullets", T + A("- joy\n- surprise"), (("joy", "surprise"), None), "same"),
+    ("numbered", T + A("1. Joy\n2. Excitement"), (("joy", "excitement"), None), "same"),
+    ("none", T + A("None"), ((), "no emotion"), "same"),
+    ("n/a", T + A("N/A"), ((), "no emotion"), "same"),
+    ("none among words", T + A("joy, none"), (("joy",), None), "same"),
+    ("hedges", T + A("the speaker feels a little bit of anxiety"), (("anxiety",), None), "same"),
+    ("known multiword", T + A("on edge, fed up"), (("on edge", "fed up"), None), "same"),
+    (
+        "phrase inside a tagged sentence",
+        T + A("I think the emotion Ana feels is joy"),
+        (("joy",), None),
+        ((), "not emotion words"),
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", ["lenient", "strict"])
+@pytest.mark.parametrize(
+    ("text", "lenient_expected", "strict_expected"), [o[1:] for o in OPEN_MODES], ids=[o[0] for o in OPEN_MODES]
+)
+def test_open_vocabulary_reads_emotion_words_not_prose(mode, text, lenient_expected, strict_expected):
+    labels, reason = lenient_expected if mode == "lenient" or strict_expected == "same" else strict_expected
+    parsed = parse_output(text, open_vocabulary=True, mode=mode)
+    assert parsed.labels == labels
+    assert parsed.valid is (reason is None)
+    assert parsed.label == (", ".join(labels) if labels else None)
+    if reason is None:
+        assert parsed.reason is None
+    else:
+        assert parsed.reason is not None and parsed.reason.startswith(reason), parsed.reason
 
 
 def test_open_vocabulary_strict_needs_tags():
