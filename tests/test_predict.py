@@ -119,6 +119,19 @@ def test_rerun_of_a_finished_file_does_nothing(full_run, built, tmp_path):
     assert copy.read_bytes() == out.read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"mode": "score"}, "mode 'generate' -> 'score'"), ({"adapter": "other"}, "adapter None -> 'other'")],
+)
+def test_resuming_another_runs_file_is_refused(full_run, built, backend, tmp_path, change, message):
+    out = tmp_path / "preds.jsonl"
+    shutil.copy(full_run[0], out)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        predict(config(out, built, **change), backend)
+    assert out.read_bytes() == before
+
+
 def test_resume_after_limit_and_a_torn_line(full_run, built, backend, tmp_path):
     out = tmp_path / "preds.jsonl"
     assert predict(config(out, built, limit=3), backend).written == 3
@@ -193,7 +206,6 @@ def test_config_needs_exactly_one_source():
         PredictConfig(output="x").validate()
     with pytest.raises(ConfigError, match="either"):
         PredictConfig(output="x", dataset_dir="d", dataset="jsonl", data_dir="f").validate()
-
 
 
 @pytest.mark.parametrize(

@@ -199,12 +199,30 @@ def _predict_batch(batch: list[Row], backend: Backend, config: PredictConfig) ->
     return out
 
 
+# The fields of a row that say what produced it: resuming must not mix two models (or modes) in one file.
+PRODUCER_FIELDS = ("mode", "model", "adapter", "backend")
+
+
+def _check_same_run(writer: ResumableJsonlWriter, config: PredictConfig) -> None:
+    if writer.first_row is None:
+        return
+    before = {k: writer.first_row.get(k) for k in PRODUCER_FIELDS}
+    now = {"mode": config.mode, "model": config.model, "adapter": config.adapter, "backend": config.backend}
+    if before != now:
+        changed = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in PRODUCER_FIELDS if before[k] != now[k])
+        raise ValueError(
+            f"{config.output} holds predictions of another run ({changed}); resuming would mix them: "
+            "write to another --output, or delete the file to start over"
+        )
+
+
 def predict(config: PredictConfig, backend: Backend | None = None) -> PredictSummary:
     """Predict every example not yet in `config.output`, writing each batch before the next."""
     config.validate()
     started = time.perf_counter()
     rows = load_examples(config)
     with ResumableJsonlWriter(config.output) as writer:
+        _check_same_run(writer, config)
         pending, seen = [], set()
         for row in rows:
             row_id = example_id(row)

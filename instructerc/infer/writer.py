@@ -23,6 +23,7 @@ class ResumableJsonlWriter:
         self.id_field = id_field
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ids: set[str] = set()
+        self.first_row: dict[str, Any] | None = None  # what an earlier run wrote first: who wrote the file
         self.truncated_bytes = 0  # how much of a torn last line was cut away on open
         self._recover()
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -44,6 +45,8 @@ class ResumableJsonlWriter:
                 good += len(line)
                 continue
             self.ids.add(str(row[self.id_field]))
+            if self.first_row is None:
+                self.first_row = row
             good += len(line)
         if good < len(data):
             if data[good:].count(b"\n") > 1:
