@@ -292,7 +292,9 @@ class BuildDataConfig:
     )
     preview_rows: int = option("rows per split written to preview.jsonl", default=5)
     dry_run: bool = option(
-        "render and measure everything, print two examples and token statistics, write nothing", default=False
+        "render and measure everything, print two examples and token statistics; writes nothing to output_dir, "
+        "but retrieval still fills the embeddings cache under cache_dir (n_demos 0 avoids it)",
+        default=False,
     )
     force: bool = option("rebuild even when the output is up to date with the inputs", default=False)
     show_progress: bool = option("show progress bars", default=True)
@@ -337,5 +339,9 @@ class ExportConfig:
     adapter: str = option("adapter folder written by `instructerc train sft|grpo`")
     output_dir: str = option("where the merged model goes (written atomically)", default="outputs/export")
     base_model: str | None = option("base model override (default: the one recorded with the adapter)", default=None)
-    dtype: str = option("dtype of the saved weights: bfloat16, float16 or float32", default="bfloat16")
+    dtype: str = option(
+        "dtype of the saved weights: float32 (default: greedy output exactly as base + adapter), or bfloat16 / "
+        "float16 (half the size, but rounding can change some answers)",
+        default="float32",
+    )
     cache_dir: str | None = option("cache for converted models", default=None)

@@ -5,7 +5,8 @@ fails on a missing or oddly shaped key: whatever is absent is shown as "not reco
 written, even for a half-documented run.
 
 Known keys: base_model, base_model_path, method, dataset, corpus, label_set {name, labels}, templates
-{task: "name@vN"}, rationale_source ("reference" | "label-only" | "rationalized" + rationale_model),
+{task: "name@vN"}, rationale_source ("reference" | "clues" | "label-only" | "rationalized" + rationale_model, or
+{source: examples} counted over rationale_source_split),
 lora {r, alpha, dropout, target_modules}, steps, dev_scores {metric: value}, instructerc_version, license,
 merged (True for a merged export: library_name becomes transformers), model_path (used in the usage snippet).
 """
@@ -74,6 +75,8 @@ def _front_matter(meta: Mapping[str, Any], merged: bool) -> str:
 def _describe_source(source: Any, model: Any = None) -> str:
     if source == "reference":
         return "reference (rationales that come with the dataset)"
+    if source == "clues":
+        return "clues (the rationale is built from the reference emotion clues that come with the dataset)"
     if source in ("label-only", "label_only"):
         return "label-only (no rationale: the model is trained to answer with the label)"
     if source == "none":
@@ -87,10 +90,16 @@ def _describe_source(source: Any, model: Any = None) -> str:
 
 
 def _rationale(meta: Mapping[str, Any]) -> str:
-    """One source, or the number of training examples per source (as training records it)."""
+    """One source, or the number of examples per source in the training split (as training records it)."""
     source = meta.get("rationale_source")
     if isinstance(source, Mapping):
-        return "; ".join(f"{_describe_source(name)}: {count} examples" for name, count in source.items()) or _show(None)
+        split = meta.get("rationale_source_split")
+        where = f" of the {split} split" if split else ""
+        counts = [
+            f"{_describe_source(name)}: {count} example{'' if count == 1 else 's'}{where}"
+            for name, count in source.items()
+        ]
+        return "; ".join(counts) or _show(None)
     return _describe_source(source, meta.get("rationale_model"))
 
 

@@ -3,8 +3,16 @@
 import pytest
 
 from instructerc.labels import get_label_set
-from instructerc.train.grounding import content_words, grounding, names_other_emotion, normalize_text, quoted_spans
+from instructerc.train.grounding import (
+    content_words,
+    copied_text,
+    grounding,
+    names_other_emotion,
+    normalize_text,
+    quoted_spans,
+)
 
+MELD = get_label_set("meld")
 CONTEXT = (
     "Ross: Hi Rachel, how was the interview? [audio: neutral tone; visual: smiling]\n"
     "Rachel: I got the job! I can't believe it! [audio: laughs, high pitch; visual: jumping]"
@@ -38,11 +46,11 @@ def test_invented_quotes_are_penalised():
 
 
 def test_one_invented_quote_among_found_ones():
-    g = grounding('"I got the job" and "I can\'t believe it" but also "you are fired".', CONTEXT)
+    g = grounding('Rachel: "I got the job" and "I can\'t believe it" but also "you are fired".', CONTEXT)
     assert g.quotes_found == ["I got the job", "I can't believe it"]
     assert g.quotes_invented == ["you are fired"]
-    assert g.content_overlap == pytest.approx(2 / 3)  # job, believe found; fired not
-    assert g.score == pytest.approx(0.5 * 2 / 3 + 0.5 * 2 / 3 - 0.5)
+    assert g.content_overlap == pytest.approx(3 / 4)  # rachel, job, believe found; fired not
+    assert g.score == pytest.approx(0.5 * 2 / 3 + 0.5 * 3 / 4 - 0.5)
 
 
 def test_quotes_match_whole_words_and_typography():
@@ -54,21 +62,60 @@ def test_no_quotes_scores_half_precision_plus_overlap():
     g = grounding("Rachel laughs about the job.", CONTEXT)
     assert (g.quotes, g.content_overlap) == ([], 1.0)
     assert g.score == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
-    generic = grounding("The speaker seems to express an emotion.", CONTEXT)
-    assert generic.content_overlap == 0.0 and generic.score == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize("rationale", ["", "   ", None])
 def test_empty_rationale_scores_zero(rationale):
     g = grounding(rationale, CONTEXT)
-    assert (g.score, g.quotes, g.content_overlap) == (0.0, [], 0.0)
+    assert (g.score, g.quotes, g.content_overlap, g.rejected) == (0.0, [], 0.0, "empty")
+
+
+ONE_LINE = CONTEXT.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    ("rationale", "rejected", "old_score"),
+    [
+        # an echo of the dialogue: quoted across lines, or pasted unquoted (a run of 8 words)
+        (f'Rachel says "{ONE_LINE}"', f"copied: {ONE_LINE}", 1.0),
+        (f'"{ONE_LINE}"', f"copied: {ONE_LINE}", 1.0),
+        (CONTEXT, "copied: ross hi rachel how was the interview audio", 0.75),
+        ("a", "no_content", 0.25),
+        ("it is so", "no_content", 0.25),
+        ("zzz qqq", "ungrounded", 0.25),
+        ("The speaker seems to express an emotion.", "no_content", 0.25),  # a generic template
+        ("She is happy.", "ungrounded", 0.25),
+        ('"I got the job! I can\'t believe it!"', "only_quotes", 1.0),  # quoting without explaining
+    ],
+)
+def test_gamed_rationales_score_zero(rationale, rejected, old_score):
+    g = grounding(rationale, CONTEXT)
+    assert (g.score, g.rejected) == (0.0, rejected)
+    assert 0.5 * (len(g.quotes_found) / len(g.quotes) if g.quotes else 0.5) + 0.5 * g.content_overlap == old_score
+
+
+def test_naming_another_emotion_scores_zero_only_with_the_gold_label():
+    rationale = "Rachel laughs at the job news but is angry."
+    assert grounding(rationale, CONTEXT).score == pytest.approx(0.5 * 0.5 + 0.5 * 3 / 5)  # rachel laughs job
+    g = grounding(rationale, CONTEXT, "joy", MELD)
+    assert (g.score, g.rejected) == (0.0, "other_emotion: anger")
+    assert grounding(rationale, CONTEXT, "anger", MELD).rejected is None
+    assert grounding("Rachel laughs at the job news, not angry.", CONTEXT, "joy", MELD).rejected is None
+
+
+def test_copied_text():
+    assert copied_text("Rachel laughs about the job.", CONTEXT) is None
+    assert copied_text('She says "I got the job! I can\'t believe it!" and laughs.', CONTEXT) is None  # one line
+    assert copied_text("'interview smiling Rachel'", CONTEXT) is None  # not in the dialogue: invented, not copied
+    assert copied_text('"smiling Rachel I got"', CONTEXT) == "smiling Rachel I got"  # across a line break
+    assert copied_text("so: I got the job I can't believe it", CONTEXT) == "i got the job i can t believe"
+    prompt = "In one or two sentences, explain which words show this emotion."
+    assert copied_text("Here: in one or two sentences explain which words show it", CONTEXT) is None
+    assert copied_text("Here: in one or two sentences explain which words show it", CONTEXT, prompt)
 
 
 def test_content_words_skip_stopwords_and_short_tokens():
     assert content_words("The speaker is so happy about it, really!") == {"happy"}
-
-
-MELD = get_label_set("meld")
 
 
 @pytest.mark.parametrize(

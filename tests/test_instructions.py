@@ -158,3 +158,22 @@ def test_training_prompt_equals_chat_template_rendering(tokenizer, count_tokens)
 def test_no_budget_or_a_large_one_keeps_everything(count_tokens, budget):
     rows = _build(count_tokens=count_tokens, dialogues=[_dialogue(30)], window=30, max_prompt_tokens=budget)
     assert rows[-1]["n_history"] == 29
+
+
+def test_clues_become_the_think_block_when_there_is_no_rationale(count_tokens):
+    dialogue = _dialogue(4)
+    dialogue.utterances[1].clues = ["She raises her voice", "she smiles."]  # turn 1 also has a rationale
+    dialogue.utterances[2].clues = ["He slams the door", "  ", "his voice is loud."]
+    dialogue.utterances[3].clues = []
+    rows = _build(count_tokens=count_tokens, dialogues=[dialogue])
+    assert [r["rationale_source"] for r in rows] == ["none", "reference", "clues", "none"]
+    assert rows[2]["completion"][0]["content"] == render_answer(
+        "anger", "think_answer", "He slams the door. his voice is loud."
+    )
+    assert rows[1]["completion"][0]["content"] == render_answer("joy", "think_answer", "reason 1")  # reference wins
+    # The columns keep what the data said: the clues, and no reference rationale for the clue row.
+    assert rows[2]["rationale"] == "" and rows[2]["clues"] == ["He slams the door", "  ", "his voice is loud."]
+    assert rows[3]["completion"][0]["content"] == render_answer("surprise", "think_answer")
+    # Only emotion targets get a think block; the label-only template has none to fill.
+    label_only = _build("emotion_label_only", count_tokens=count_tokens, dialogues=[dialogue])[2]
+    assert label_only["completion"][0]["content"] == render_answer("anger", "answer_only")

@@ -89,3 +89,28 @@ def test_rationale_sources_as_recorded_by_training_show_counts():
     card = render_model_card({"rationale_source": {"reference": 10, "none": 20, "rationalized:embedded": 5}})
     assert "reference (rationales that come with the dataset): 10 examples" in card
     assert "rationalized by embedded" in card and "5 examples" in card
+
+
+def test_training_metadata_counts_rationale_sources_of_the_training_split_only(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from instructerc.train.artifacts import dataset_metadata
+
+    def split(*sources):
+        return Dataset.from_dict({"rationale_source": list(sources)})
+
+    DatasetDict(
+        {
+            "train": split("reference", "none", "none", "clues"),
+            "validation": split("reference", "reference"),
+            "test": split("reference", "reference", "reference"),
+        }
+    ).save_to_disk(str(tmp_path / "data"))
+    meta = dataset_metadata(tmp_path / "data")
+    assert meta["rationale_source"] == {"reference": 1, "none": 2, "clues": 1}  # test and validation not counted
+    assert meta["rationale_source_split"] == "train"
+    assert dataset_metadata(tmp_path / "data", "validation")["rationale_source"] == {"reference": 2}
+    card = render_model_card(meta)
+    assert "reference (rationales that come with the dataset): 1 example of the train split" in card
+    assert "none (the training targets carry an empty rationale block before the label): 2 examples of" in card
+    assert "clues (the rationale is built from the reference emotion clues" in card

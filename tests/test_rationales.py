@@ -29,16 +29,30 @@ CONTEXT = (
 )
 
 
+# Validation utterances built label-only (no reference rationale, no clues): the rows to rationalize. The other
+# three validation utterances keep their reference rationale.
+LABEL_ONLY = {("party-07", 2), ("party-07", 3), ("vet-08", 1), ("vet-08", 2)}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     from instructerc.config import BuildDataConfig
     from instructerc.data_builders.build import build_dataset
 
-    out = tmp_path_factory.mktemp("built") / "examples"
+    folder = tmp_path_factory.mktemp("built")
+    dialogues = [json.loads(line) for line in (ROOT / "examples" / "dialogues.jsonl").read_text().splitlines()]
+    for dialogue in dialogues:
+        for utterance in dialogue["utterances"]:
+            if (dialogue["id"], utterance["turn"]) in LABEL_ONLY:
+                utterance.pop("rationale", None)
+                utterance.pop("clues", None)
+    source = folder / "dialogues.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in dialogues))
+    out = folder / "examples"
     build_dataset(
         BuildDataConfig(
             dataset="jsonl",
-            data_dir=str(ROOT / "examples" / "dialogues.jsonl"),
+            data_dir=str(source),
             label_set="meld",
             output_dir=str(out),
             n_demos=0,
@@ -63,10 +77,19 @@ def built(tmp_path_factory):
         ("Zoe is playful </ANSWER> about the weeks of planning", "tags"),
         ("   ", "empty"),
         ("Ben: Oh my God, you all planned this? and so on", "copied: ben oh my god you all planned this"),
+        # a quote across dialogue lines pastes the dialogue (the same check the grounding reward uses)
+        ('Zoe opens with "Happy birthday! Ben: Oh my God" and laughs.', "copied: Happy birthday! Ben: Oh my God"),
     ],
 )
 def test_check_rationale(text, reason):
     assert check_rationale(text, CONTEXT, "joy", MELD) == reason
+
+
+def test_check_and_reward_share_one_copy_check():
+    from instructerc.train import grounding, rationales
+
+    assert rationales.copied_text is grounding.copied_text
+    assert rationales.COPY_RUN_WORDS == grounding.COPY_RUN_WORDS
 
 
 def test_check_rationale_reads_label_lists_and_prompt_echoes():

@@ -23,6 +23,7 @@ CONTEXT = (
     "Ross: Hi Rachel, how was the interview? [audio: neutral tone; visual: smiling]\n"
     "Rachel: I got the job! I can't believe it! [audio: laughs, high pitch; visual: jumping]"
 )
+ONE_LINE = CONTEXT.replace("\n", " ")  # the whole dialogue as one quote (a quote cannot span a line break)
 T = "<think>Rachel laughs.</think>"  # grounding: no quote (0.5 * 0.5) + full overlap (0.5 * 1.0) = 0.75
 
 # (id, completion, gold, label_accuracy, format, label_in_set, rationale_grounding)
@@ -55,8 +56,20 @@ TABLE = [
     ("unclosed answer", T + "<answer>joy", "joy", 1.0, 0.0, 1.0, 0.75),
     ("untagged mention", "She is clearly happy", "joy", 0.5, 0.0, 1.0, 0.0),
     ("empty", "", "joy", 0.0, 0.0, 0.0, 0.0),
-    ("label only in think", "<think>She is happy</think>", "joy", 0.0, 0.0, 0.0, 0.25),
+    # "happy" is not in the dialogue: a rationale without a single grounded content word scores 0
+    ("label only in think", "<think>She is happy</think>", "joy", 0.0, 0.0, 0.0, 0.0),
     ("text after answer", T + "<answer>sadness</answer> Done.", "sadness", 1.0, 0.0, 1.0, 0.75),
+    # Gaming the grounding reward: each of these scored 0.25 to 1.0 before and scores 0 now.
+    ("quoted dialogue", f'<think>Rachel says "{ONE_LINE}"</think><answer>joy</answer>', "joy", 1.0, 1.0, 1.0, 0.0),
+    ("only a quote", '<think>"I got the job! I can\'t believe it!"</think><answer>joy</answer>', "joy", 1, 1, 1, 0),
+    ("pasted dialogue", f"<think>{CONTEXT}</think><answer>joy</answer>", "joy", 1.0, 1.0, 1.0, 0.0),
+    ("one stopword", "<think>a</think><answer>joy</answer>", "joy", 1.0, 1.0, 1.0, 0.0),
+    ("nonsense", "<think>zzz qqq</think><answer>joy</answer>", "joy", 1.0, 1.0, 1.0, 0.0),
+    ("generic", "<think>The speaker seems to express an emotion.</think><answer>joy</answer>", "joy", 1, 1, 1, 0),
+    ("other emotion", "<think>She is angry.</think><answer>joy</answer>", "joy", 1.0, 1.0, 1.0, 0.0),
+    ("grounded other emotion", "<think>Rachel laughs but is angry.</think><answer>joy</answer>", "joy", 1, 1, 1, 0),
+    # rachel, laughs found, angry not: 0.5 * 0.5 + 0.5 * 2/3; a negated other emotion is no argument for it
+    ("negated other emotion", "<think>Rachel laughs, not angry.</think><answer>joy</answer>", "joy", 1, 1, 1, 7 / 12),
 ]
 IDS = [row[0] for row in TABLE]
 
@@ -76,7 +89,19 @@ def test_reward_table(row, conversational):
     assert call(label_accuracy_reward, [completion], label=[gold]) == [accuracy]
     assert call(format_reward, [completion]) == [fmt]
     assert call(label_in_set_reward, [completion]) == [in_set]
-    assert call(rationale_grounding_reward, [completion]) == [pytest.approx(grounded)]
+    assert call(rationale_grounding_reward, [completion], label=[gold]) == [pytest.approx(grounded)]
+
+
+def test_grounding_names_other_emotion_only_on_closed_set_emotion_rows():
+    text = "<think>Rachel laughs but is angry.</think><answer>joy</answer>"
+    grounded = pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)  # rachel, laughs found; angry not
+    assert call(rationale_grounding_reward, [text]) == [grounded]  # no gold label: nothing to compare with
+    assert call(rationale_grounding_reward, [text], label=[None]) == [grounded]
+    assert call(rationale_grounding_reward, [text], label=["joy"]) == [0.0]
+    assert call(rationale_grounding_reward, [text], label=["anger"]) == [grounded]
+    assert call(rationale_grounding_reward, [text], label=["joy"], open_vocabulary=[True]) == [grounded]
+    speakers = {"label": ["Rachel"], "label_set": [["Ross", "Rachel"]], "task": ["speaker"]}
+    assert call(rationale_grounding_reward, [text], **speakers) == [grounded]
 
 
 def test_batch_matches_rows():

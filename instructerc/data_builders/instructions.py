@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from instructerc.answer_format import render_answer
+from instructerc.eval.clues import reference_text
 from instructerc.labels import LabelSet
 from instructerc.prompts import PromptTemplate
 from instructerc.schema import Dialogue, Utterance
@@ -57,6 +58,18 @@ class BuildStats:
 def turn_view(utt: Utterance, hide_text: bool = False) -> dict[str, Any]:
     """An utterance as the templates see it: speaker, text and cue texts."""
     return {"speaker": utt.speaker, "text": "" if hide_text else utt.text, "cues": {} if hide_text else utt.cues}
+
+
+def think_target(utt: Utterance) -> tuple[str | None, str]:
+    """The think text of an emotion target and its `rationale_source`: the utterance's reference rationale
+    (`reference`), else its reference clues (EMER style) joined as sentences (`clues`, the same text the clue
+    overlap metric compares with), else nothing (`none`: an empty think block)."""
+    if utt.rationale and utt.rationale.strip():
+        return utt.rationale, "reference"
+    clues = reference_text(utt.clues, None)
+    if clues:
+        return clues, "clues"
+    return None, "none"
 
 
 def _context_line(turn: dict[str, Any]) -> str:
@@ -169,8 +182,8 @@ def build_examples(
             stats.examples += 1
             stats.prompt_tokens.append(tokens)
             shown = history[len(history) - kept_history :] + ([] if template.task == "impact" else [target_view])
-            rationale = utt.rationale if template.task == "emotion" else None
-            completion = render_answer(labels or answer, template.answer_format, rationale) if answer else None
+            think, rationale_source = think_target(utt) if template.task == "emotion" else (None, "none")
+            completion = render_answer(labels or answer, template.answer_format, think) if answer else None
             yield {
                 "prompt": messages,
                 "completion": [{"role": "assistant", "content": completion}] if completion else [],
@@ -186,13 +199,13 @@ def build_examples(
                 "template": template.id,
                 "template_version": template.version,
                 "answer_format": template.answer_format,
-                "rationale_source": "reference" if rationale else "none",
+                "rationale_source": rationale_source,
                 "n_history": kept_history,
                 "n_demos": kept_demos,
                 "prompt_tokens": tokens,
                 "context": "\n".join(_context_line(turn) for turn in shown),
                 "open_vocabulary": template.open_vocabulary,
-                "rationale": rationale or "",
+                "rationale": (utt.rationale or "") if template.task == "emotion" else "",
                 "clues": list(utt.clues or []) if template.task == "emotion" else [],
             }
 

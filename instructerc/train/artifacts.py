@@ -14,23 +14,27 @@ from instructerc.io import atomic_write_json, atomic_write_jsonl, atomic_write_t
 TRAIN_META = "instructerc_train.json"
 
 
-def dataset_metadata(dataset_dir: str | Path) -> dict[str, Any]:
-    """Corpus, label set, template versions and rationale sources of a built dataset."""
+def dataset_metadata(dataset_dir: str | Path, split: str = "train") -> dict[str, Any]:
+    """Corpus, label set, template versions and the rationale sources of the training split of a built dataset.
+
+    Rationale sources are counted over `split` only (the split trained on), never validation or test, and the
+    split is recorded next to the counts (`rationale_source_split`) so the model card can say what was counted.
+    """
     from datasets import load_from_disk
 
     info_path = Path(dataset_dir) / "build_info.json"
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
     sources: Counter[str] = Counter()
     dataset = load_from_disk(str(dataset_dir))
-    for split in dataset.values():
-        if "rationale_source" in split.column_names:
-            sources.update(split["rationale_source"])
+    if split in dataset and "rationale_source" in dataset[split].column_names:
+        sources.update(dataset[split]["rationale_source"])
     return {
         "dataset": str(dataset_dir),
         "corpus": info.get("dataset"),
         "label_set": info.get("label_set"),
         "templates": {task: t.get("id") for task, t in info.get("templates", {}).items()},
         "rationale_source": dict(sources),
+        "rationale_source_split": split,
         "dataset_content_hash": info.get("content_hash"),
     }
 

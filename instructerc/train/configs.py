@@ -155,8 +155,15 @@ class GRPOTrainConfig(LaunchArguments, DataArguments, ModelArguments, trl.GRPOCo
         if not self.rewards:
             raise ConfigError("rewards: give at least one reward")
         self.reward_weights = [float(w) for w in self.rewards.values()]
-        from instructerc.train.grpo import check_batch
+        from instructerc.train.grpo import check_batch, num_processes
+        from instructerc.train.launch import needs_launch
 
         check_batch(self)  # before trl's own check, whose message does not say what to change
+        if needs_launch(self.accelerate_config) and self.generation_batch_size is None:
+            # This process only relaunches the command under accelerate, and trl's checks below would use its world
+            # size of 1: hand them the generation batch the launched processes will have (they recompute it).
+            steps = self.steps_per_generation or self.gradient_accumulation_steps
+            self.generation_batch_size = self.per_device_train_batch_size * num_processes(self) * steps
+            self.steps_per_generation = None
         _auto_device_defaults(self)
         super().__post_init__()

@@ -3,7 +3,10 @@
 A rationale is checked against the `context` column (the dialogue lines shown in the prompt). Quotes are the
 verifiable part: a quote that is not in the dialogue is invented and penalised hard, because a model rewarded
 for quoting would otherwise learn to quote anything. Content-word overlap is a softer signal that the rationale
-talks about this dialogue rather than being a generic template. The formula is in docs/rewards.md.
+talks about this dialogue rather than being a generic template. Rationales that game the formula score 0:
+an echo of the dialogue (an unquoted run of COPY_RUN_WORDS words, or a quote running across dialogue lines),
+nothing but quotes, no content word found in the dialogue (nonsense, a generic template), and, when the gold
+label is given, a rationale that names another emotion. The formula is in docs/rewards.md.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from instructerc.parsing import as_label_set, label_mentions
 # are not read as quote marks, while an apostrophe between letters inside a quote is kept.
 _QUOTES = re.compile(r"\"([^\"\n]+)\"|“([^”\n]+)”|(?<!\w)'((?:[^'\n]|(?<=\w)'(?=\w))+)'(?!\w)")
 _WORD = re.compile(r"[a-z]+")
+# An unquoted run this long copied from the dialogue (or the prompt) is an echo, not an explanation; small models
+# do this a lot. Quoted spans are exempt: quoting is what a rationale is asked to do.
+COPY_RUN_WORDS = 8
 # Function words plus the vocabulary every rationale uses ("the speaker seems..."): neither says anything about
 # whether the rationale refers to this dialogue.
 STOPWORDS = frozenset(
@@ -41,6 +47,7 @@ class Grounding:
     quotes_invented: list[str] = field(default_factory=list)
     content_overlap: float = 0.0  # fraction of the rationale's distinct content words found in the context
     score: float = 0.0  # in [0, 1]; see `grounding`
+    rejected: str | None = None  # why the score was set to 0 ("code" or "code: detail"), see `grounding`
 
 
 def normalize_text(text: str) -> str:
@@ -60,14 +67,47 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall((text or "").lower()) if len(w) >= 3 and w not in STOPWORDS}
 
 
-def grounding(rationale: str, context: str) -> Grounding:
-    """Quotes found/invented and content overlap of a rationale against the dialogue context.
+def copied_text(rationale: str, context: str, extra: str = "") -> str | None:
+    """An echo of the dialogue in a rationale, else None.
+
+    The first unquoted run of COPY_RUN_WORDS words that also occurs in `context` or `extra` (e.g. the prompt;
+    runs may not span a quote), or else the first quote that occurs in the context only across a line break:
+    quoting one utterance is what a rationale should do, quoting several lines at once is pasting the dialogue.
+    """
+    haystack = f" {normalize_text(' '.join((context or '', extra or '')))} "
+    for piece in _QUOTES.sub("\n", rationale or "").split("\n"):
+        words = normalize_text(piece).split()
+        for start in range(len(words) - COPY_RUN_WORDS + 1):
+            run = " ".join(words[start : start + COPY_RUN_WORDS])
+            if f" {run} " in haystack:
+                return run
+    lines = [f" {normalize_text(line)} " for line in (context or "").splitlines()]
+    joined = f" {normalize_text(context or '')} "
+    for quote in quoted_spans(rationale):
+        norm = f" {normalize_text(quote)} "
+        if norm.strip() and norm in joined and not any(norm in line for line in lines):
+            return quote
+    return None
+
+
+def grounding(
+    rationale: str,
+    context: str,
+    gold_label: str | None = None,
+    label_set: LabelSet | Sequence[str] | None = None,
+) -> Grounding:
+    """Quotes found/invented and content overlap of a rationale against the dialogue context, and its score.
 
     score = 0.5 * quote precision (found / quotes; 0.5 when nothing is quoted) + 0.5 * content_overlap
-            - 0.5 * invented quotes, clipped to [0, 1]. An empty rationale scores 0.
+            - 0.5 * invented quotes, clipped to [0, 1].
+    The score is 0, with the reason in `rejected`, for: an empty rationale (`empty`); an echo of the dialogue
+    (`copied`, see `copied_text`); no content word at all (`no_content`: "a", "The speaker seems to express an
+    emotion."); no content word that occurs in the dialogue (`ungrounded`: "zzz qqq"); no content word outside
+    the quotes (`only_quotes`: quoting without explaining); and, when `gold_label` and `label_set`
+    are given, naming another emotion without negating it (`other_emotion`, see `names_other_emotion`).
     """
     if not (rationale or "").strip():
-        return Grounding()
+        return Grounding(rejected="empty")
     context_norm = f" {normalize_text(context or '')} "
     quotes = quoted_spans(rationale)
     # Padded with spaces so a quote must match whole words ("hat" is not found in "that").
@@ -77,7 +117,32 @@ def grounding(rationale: str, context: str) -> Grounding:
     overlap = len(words & content_words(context)) / len(words) if words else 0.0
     precision = len(found) / len(quotes) if quotes else 0.5
     score = min(1.0, max(0.0, 0.5 * precision + 0.5 * overlap - 0.5 * len(invented)))
-    return Grounding(quotes, found, invented, overlap, score)
+    rejected = _rejection(rationale, context, words, overlap, gold_label, label_set)
+    return Grounding(quotes, found, invented, overlap, 0.0 if rejected else score, rejected)
+
+
+def _rejection(
+    rationale: str,
+    context: str,
+    words: set[str],
+    overlap: float,
+    gold_label: str | None,
+    label_set: LabelSet | Sequence[str] | None,
+) -> str | None:
+    copied = copied_text(rationale, context)
+    if copied:
+        return f"copied: {copied}"
+    if not words:
+        return "no_content"
+    if not overlap:
+        return "ungrounded"
+    if not content_words(_QUOTES.sub(" ", rationale)):
+        return "only_quotes"
+    if gold_label and label_set is not None:
+        other = names_other_emotion(rationale, gold_label, label_set)
+        if other is not None:
+            return f"other_emotion: {other}"
+    return None
 
 
 def names_other_emotion(rationale: str, gold_label: str, label_set: LabelSet | Sequence[str]) -> str | None:
@@ -92,9 +157,11 @@ def names_other_emotion(rationale: str, gold_label: str, label_set: LabelSet | S
 
 
 __all__ = [
+    "COPY_RUN_WORDS",
     "STOPWORDS",
     "Grounding",
     "content_words",
+    "copied_text",
     "grounding",
     "names_other_emotion",
     "normalize_text",

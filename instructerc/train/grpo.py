@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,22 @@ from instructerc.train.rewards import build_rewards, required_columns
 from instructerc.train.sft import load_split, peft_config_from
 
 logger = logging.getLogger(__name__)
+# Columns the built-in rewards read (some optionally); `reward_columns` adds what each configured reward requires.
 REWARD_COLUMNS = ("prompt", "label", "labels", "label_set", "context", "task", "answer_format", "open_vocabulary")
 
 
 class PreflightError(ValueError):
     """A GRPO run that would fail or learn nothing; the message says what to change."""
+
+
+def reward_columns(rewards: Sequence[Any]) -> tuple[str, ...]:
+    """The dataset columns to keep for GRPO: REWARD_COLUMNS plus every column a configured reward requires.
+
+    A user reward may read any column of the built dataset (`speaker`, `dialogue_id`, ...); dropping it here would
+    make the pre-flight check report a column the dataset really has as missing.
+    """
+    required = set().union(*(required_columns(reward) for reward in rewards))
+    return (*REWARD_COLUMNS, *sorted(required - set(REWARD_COLUMNS)))
 
 
 def check_reward_columns(rewards: list[Any], columns: list[str]) -> None:
@@ -46,26 +59,88 @@ def check_completion_length(completions: list[list[dict]], tokenizer: Any, max_c
         )
 
 
+def num_processes(config: Any) -> int:
+    """Processes the run trains in: WORLD_SIZE inside a launched process, else --num_processes when
+    accelerate_config will relaunch the command (the user's process, before the launch), else 1."""
+    world_size = int(os.environ.get("WORLD_SIZE") or 0)
+    if world_size:
+        return world_size
+    return max(1, int(getattr(config, "num_processes", 1) or 1)) if getattr(config, "accelerate_config", None) else 1
+
+
 def check_batch(config: GRPOTrainConfig) -> None:
-    """The generation batch must be a whole number of groups (trl's own formula, before trl checks it)."""
+    """The generation batch must be a whole number of groups (trl's own formula, before trl checks it):
+    per_device_train_batch_size x processes x steps_per_generation, or generation_batch_size when given."""
     steps = config.steps_per_generation or config.gradient_accumulation_steps
-    batch = config.generation_batch_size or config.per_device_train_batch_size * steps
+    processes = num_processes(config)
+    batch = config.generation_batch_size or config.per_device_train_batch_size * processes * steps
     if config.num_generations and batch % config.num_generations:
+        how = (
+            "generation_batch_size"
+            if config.generation_batch_size
+            else f"per_device_train_batch_size x processes x steps_per_generation = "
+            f"{config.per_device_train_batch_size} x {processes} x {steps}"
+        )
         raise PreflightError(
-            f"the generation batch ({batch} completions = per_device_train_batch_size x steps_per_generation) is not "
-            f"divisible by num_generations={config.num_generations}; set per_device_train_batch_size to a multiple "
-            f"of {config.num_generations}"
+            f"the generation batch ({batch} completions = {how}) is not divisible by num_generations="
+            f"{config.num_generations}; set per_device_train_batch_size to a multiple of {config.num_generations} "
+            f"(or make per_device_train_batch_size x processes x steps_per_generation one)"
         )
 
 
-def check_model_answers(model: Any, tokenizer: Any, data: Any, config: GRPOTrainConfig) -> float:
-    """Share of sample prompts the starting model answers parsably; warns when it is zero."""
+def sharded_run(config: Any) -> bool:
+    """FSDP or DeepSpeed ZeRO-3: the weights are sharded across processes (ZeRO-3 even while loading)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") or getattr(config, "fsdp", None):
+        return True
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true"):
+        if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+            return True
+    if getattr(config, "deepspeed", None):
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        return is_deepspeed_zero3_enabled()
+    return False
+
+
+def preflight_device(config: Any, model: Any = None) -> Any:
+    """The device the pre-flight generation runs on (the one this process trains on), or None to skip it.
+
+    - not the main process (RANK > 0): None, one process checking the starting model is enough;
+    - FSDP or ZeRO-3: None, before the Trainer wraps the model its weights may be empty shards, and moving a model
+      too large for one GPU onto one would run out of memory;
+    - a quantized (bitsandbytes) or device_map-dispatched model: where it already is (it cannot be moved);
+    - CPU training (`use_cpu`, set automatically without CUDA): the CPU, as before;
+    - else the process's GPU, cuda:LOCAL_RANK (the Trainer would move the model there anyway).
+    """
+    import torch
+
+    if int(os.environ.get("RANK") or 0) != 0 or sharded_run(config):
+        return None
+    if model is not None and (getattr(model, "is_quantized", False) or getattr(model, "hf_device_map", None)):
+        return model.device
+    if getattr(config, "use_cpu", False) or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK") or 0))
+
+
+def check_model_answers(model: Any, tokenizer: Any, data: Any, config: GRPOTrainConfig) -> float | None:
+    """Share of sample prompts the starting model answers parsably; warns when it is zero.
+
+    Runs on the device the model will train on (`preflight_device`; the model is moved there first), and returns
+    None where it is skipped (processes other than the main one, sharded FSDP / ZeRO-3 runs).
+    """
     from instructerc.infer.generation import generate_chat
     from instructerc.parsing import label_set_from_list, parse_output
 
     n = min(config.preflight_samples, len(data))
     if n == 0:
         return 1.0
+    device = preflight_device(config, model)
+    if device is None:
+        logger.info("pre-flight generation skipped on this process (not the main process, or sharded weights)")
+        return None
+    if model is not None and model.device != device:
+        model.to(device)
     sample = data.select(range(n))
     texts = generate_chat(model, tokenizer, sample["prompt"], max_new_tokens=config.max_completion_length)
     valid = sum(
@@ -101,6 +176,20 @@ def load_policy(config: GRPOTrainConfig) -> tuple[Any, Any]:
     return PeftModel.from_pretrained(model, config.adapter, is_trainable=True), None
 
 
+def load_grpo_data(config: GRPOTrainConfig, rewards: Sequence[Any], tokenizer: Any) -> Any:
+    """The training split with every column the rewards read, after the column and completion-length checks."""
+    data = load_split(
+        config,
+        config.train_split,
+        config.max_train_samples,
+        seed=config.seed,
+        keep=tuple(dict.fromkeys((*reward_columns(rewards), "completion"))),
+    )
+    check_reward_columns(rewards, data.column_names)
+    check_completion_length(data["completion"], tokenizer, config.max_completion_length)
+    return data.remove_columns("completion")
+
+
 def run_grpo(config: GRPOTrainConfig) -> Path:
     """Pre-flight, train, save, write logs and the model card; returns the output folder."""
     from trl import GRPOTrainer
@@ -108,13 +197,8 @@ def run_grpo(config: GRPOTrainConfig) -> Path:
     from instructerc.models import load_tokenizer
 
     tokenizer = load_tokenizer(config.adapter or config.model, cache_dir=config.cache_dir)
-    data = load_split(
-        config, config.train_split, config.max_train_samples, seed=config.seed, keep=(*REWARD_COLUMNS, "completion")
-    )
     rewards, _ = build_rewards(config.rewards)
-    check_reward_columns(rewards, data.column_names)
-    check_completion_length(data["completion"], tokenizer, config.max_completion_length)
-    data = data.remove_columns("completion")
+    data = load_grpo_data(config, rewards, tokenizer)
     model, peft_config = load_policy(config)
     check_model_answers(model, tokenizer, data, config)
     trainer = GRPOTrainer(
@@ -131,7 +215,7 @@ def run_grpo(config: GRPOTrainConfig) -> Path:
     if not trainer.is_world_process_zero():
         return output_dir
     scores = dev_scores(trainer.model, tokenizer, config) if config.eval_split else {}
-    meta = dataset_metadata(config.dataset_dir) | {
+    meta = dataset_metadata(config.dataset_dir, config.train_split) | {
         "method": "grpo",
         "base_model": config.model,
         "started_from_adapter": config.adapter,

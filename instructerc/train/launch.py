@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import yaml
 
 from instructerc.resources import shipped_dir
 
@@ -30,16 +33,47 @@ def needs_launch(accelerate_config: str | None) -> bool:
     return bool(accelerate_config) and os.environ.get(LAUNCHED_ENV) != "1"
 
 
-def launch(accelerate_config: str, num_processes: int, argv: Sequence[str]) -> int:
-    """Run `instructerc <argv>` in `num_processes` processes with accelerate; returns the exit code."""
+def free_port() -> int:
+    """A TCP port that nothing listens on now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))  # all interfaces, as torchrun's rendezvous store binds
+        return sock.getsockname()[1]
+
+
+def resolve_port(config_path: Path, port: int | None = None) -> int | None:
+    """The rendezvous port to pass to `accelerate launch`: `port` when given; None when the accelerate config sets
+    `main_process_port` itself (the user's choice) or spans several machines (they must agree on one); else a free
+    port, so two runs on one machine do not both take accelerate's default 29500 and collide."""
+    if port is not None:
+        return port
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        raw = {}
+    if not isinstance(raw, dict):
+        raw = {}
+    if raw.get("main_process_port") is not None or int(raw.get("num_machines") or 1) > 1:
+        return None
+    return free_port()
+
+
+def launch(accelerate_config: str, num_processes: int, argv: Sequence[str], port: int | None = None) -> int:
+    """Run `instructerc <argv>` in `num_processes` processes with accelerate; returns the exit code.
+
+    The rendezvous port (`--main_process_port`) is `port`, else the accelerate config's `main_process_port`, else
+    a free one (`resolve_port`).
+    """
+    config_path = accelerate_config_path(accelerate_config)
+    port = resolve_port(config_path, port)
     command = [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(accelerate_config_path(accelerate_config)),
+        str(config_path),
         "--num_processes",
         str(num_processes),
+        *(["--main_process_port", str(port)] if port is not None else []),
         "-m",
         "instructerc.cli",
         *argv,

@@ -25,16 +25,13 @@ from instructerc.config import ConfigError, option, to_dict
 from instructerc.io import atomic_directory, atomic_write_json, atomic_write_jsonl, sha256_json
 from instructerc.labels import LabelSet
 from instructerc.prompts import get_template
-from instructerc.train.grounding import _QUOTES, grounding, names_other_emotion, normalize_text
+from instructerc.train.grounding import COPY_RUN_WORDS, copied_text, grounding, names_other_emotion
 from instructerc.train.rationale_writers import RationaleWriter, make_writer
 
 TEMPLATE = "rationale"
 AUDIT_FILE = "rationales.jsonl"
 # Opening and closing think/answer tags, as tolerant as the parser: any of them would break the target's structure.
 _TAGS = re.compile("|".join(rf"<\s*/?\s*{t.strip('<>')}\s*>" for t in (THINK_OPEN, ANSWER_OPEN)), re.I)
-# An unquoted run this long copied from the prompt is an echo (of the transcript or the instructions), not an
-# explanation; small models do this a lot. Quoted spans are exempt: quoting is what the prompt asks for.
-COPY_RUN_WORDS = 8
 _PREFIX = re.compile(r"^\s*(?:rationale|explanation|reasoning)\s*[:\-]\s*", re.I)
 
 
@@ -134,8 +131,9 @@ def check_rationale(
     """Why a rationale is rejected ("code" or "code: detail"), or None when it may be a training target.
 
     Codes: empty, tags (it would break the think/answer structure), too_short, too_long, copied (an unquoted run
-    of COPY_RUN_WORDS words from the context or `prompt`: an echo), invented_quote (a quote that is not in the
-    dialogue), other_emotion (it argues for a label other than the gold one).
+    of COPY_RUN_WORDS words from the context or `prompt`, or a quote across dialogue lines: an echo), invented_quote
+    (a quote that is not in the dialogue), other_emotion (it argues for a label other than the gold one). The
+    copied and other_emotion checks are the ones the rationale_grounding reward uses (train.grounding).
     """
     text = clean_rationale(text)
     if not text:
@@ -147,7 +145,7 @@ def check_rationale(
         return f"too_short: {words} words"
     if words > max_words:
         return f"too_long: {words} words"
-    copied = _copied_run(text, f"{context}\n{prompt or ''}")
+    copied = copied_text(text, context, prompt or "")
     if copied:
         return f"copied: {copied}"
     invented = grounding(text, context).quotes_invented
@@ -156,18 +154,6 @@ def check_rationale(
     other = names_other_emotion(text, gold_label, label_set)
     if other is not None:
         return f"other_emotion: {other}"
-    return None
-
-
-def _copied_run(text: str, source: str) -> str | None:
-    """The first unquoted run of COPY_RUN_WORDS words of `text` that also occurs in `source`, else None."""
-    haystack = f" {normalize_text(source)} "
-    for piece in _QUOTES.sub("\n", text).split("\n"):  # runs may not span a removed quote
-        words = normalize_text(piece).split()
-        for start in range(len(words) - COPY_RUN_WORDS + 1):
-            run = " ".join(words[start : start + COPY_RUN_WORDS])
-            if f" {run} " in haystack:
-                return run
     return None
 
 
@@ -365,6 +351,7 @@ def _write(
 
 
 __all__ = [
+    "COPY_RUN_WORDS",
     "RationaleCache",
     "RationaleReport",
     "RationalesConfig",

@@ -132,12 +132,29 @@ def label_in_set_reward(completions: list, label_set: list, **kwargs: Any) -> li
 
 
 def rationale_grounding_reward(completions: list, context: list, **kwargs: Any) -> list[float | None]:
-    """`grounding(think block, context).score`; 0.0 without a think block, None where the row has no context."""
-    contexts = _column({"context": context}, "context", len(completions))
-    return [
-        None if ctx is None else (grounding(p.rationale, ctx).score if p.rationale else 0.0)
-        for p, ctx in zip(_parse_rows(completions, {}), contexts, strict=True)
-    ]
+    """`grounding(think block, context, gold, label set).score`; 0.0 without a think block, None without context.
+
+    The gold label and label set (when the row has them) let `grounding` give 0 to a rationale that argues for
+    another emotion; speaker and open-vocabulary rows are scored without that check.
+    """
+    n = len(completions)
+    rows = zip(
+        _parse_rows(completions, {}),
+        _column({"context": context}, "context", n),
+        *(_column(kwargs, c, n) for c in ("label", "label_set", "task", "open_vocabulary")),
+        strict=True,
+    )
+    scores: list[float | None] = []
+    for p, ctx, gold, label_set, task, open_vocabulary in rows:
+        if ctx is None:
+            scores.append(None)
+        elif not p.rationale:
+            scores.append(0.0)
+        else:
+            closed_emotion = gold and label_set is not None and task in (None, "emotion") and not open_vocabulary
+            labels = _row_label_set(label_set, task) if closed_emotion else None
+            scores.append(grounding(p.rationale, ctx, gold if closed_emotion else None, labels).score)
+    return scores
 
 
 class LengthPenalty:

@@ -123,7 +123,7 @@ def run_sft(config: SFTTrainConfig) -> Path:
     if not trainer.is_world_process_zero():
         return output_dir
     scores = dev_scores(trainer.model, tokenizer, config) if config.eval_split else {}
-    meta = dataset_metadata(config.dataset_dir) | {
+    meta = dataset_metadata(config.dataset_dir, config.train_split) | {
         "method": "sft",
         "base_model": config.model,
         "steps": trainer.state.global_step,
