@@ -147,10 +147,14 @@ def _predict_and_evaluate(config: DemoConfig, out: Path, adapter: Path, artefact
     )
     artefacts["scores"] = scores
     _step(6, "evaluation: metrics, confusion matrix, clue overlap, report")
-    results = evaluate_predictions(predictions, out / "eval")
+    # Validation and test are reported apart (split breakdown): one pooled number would hide which is which.
+    results = evaluate_predictions(predictions, out / "eval", breakdown="split")
     emotion = results["closed_set"].get("emotion", {})
-    print(
-        f"weighted F1 {emotion.get('weighted_f1', 0):.3f}, accuracy {emotion.get('accuracy', 0):.3f}, "
-        f"invalid {emotion.get('invalid_rate', 0):.0%} on {emotion.get('n', 0)} utterances"
-    )
+    for split, scores in emotion.get("breakdown", {}).items():
+        f1, accuracy = scores["weighted_f1"], scores["accuracy"]
+        print(f"{split}: weighted F1 {f1:.3f}, accuracy {accuracy:.3f} ({scores['n']} utterances)")
+    print(f"invalid answers {emotion.get('invalid_rate', 0):.0%} of {emotion.get('n', 0)}")
+    clues = results.get("clues") or {}
+    if clues.get("n"):
+        print(f"clue overlap of the rationales with the references: {clues['score']:.3f} over {clues['n']} rationales")
     artefacts["report"] = out / "eval" / "report.md"

@@ -30,3 +30,8 @@ def test_demo_runs_the_whole_loop(tmp_path, capsys):
     assert "weighted" in report.lower() and "confusion.png" in report
     out = capsys.readouterr().out
     assert "[6/6] evaluation" in out and "demo finished" in out and "<|im_start|>assistant" in out
+    # Validation and test are scored apart, and the rationales are compared with the reference rationales.
+    assert "validation: weighted F1" in out and "test: weighted F1" in out
+    results = json.loads((artefacts["report"].parent / "results.json").read_text())
+    assert set(results["closed_set"]["emotion"]["breakdown"]) == {"validation", "test"}
+    assert results["clues"]["with_reference"] == 13

@@ -34,7 +34,7 @@ class EvaluateConfig:
         "where results.json, samples.jsonl, confusion.png and report.md go", default="outputs/eval"
     )
     breakdown: str | None = option(
-        "also score closed-set rows per group of this field: speaker | dialogue_id", default=None
+        "also score closed-set rows per group of this field: speaker | dialogue_id | split", default=None
     )
     wheels: list[str] = option(
         "emotion wheels for open-vocabulary scores: plutchik, parrott, willcox", default_factory=lambda: list(WHEELS)

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 from instructerc.config import ConfigError, option
 from instructerc.infer.scoring import LabelScores, Messages
-from instructerc.infer.structured import STRUCTURED, constraint, request_fields
+from instructerc.infer.structured import STRUCTURED, request_fields, row_constraint
 
 BACKENDS = ("transformers", "vllm", "openai")
 Row = dict[str, Any]
@@ -164,17 +164,7 @@ class OpenAIBackend:
     def generate(self, rows: Sequence[Row], config: Any) -> list[str]:
         sampling: dict[str, Any] = {"seed": config.seed} | ({"top_p": config.top_p} if config.do_sample else {})
         extras = [
-            sampling
-            | request_fields(
-                constraint(
-                    config.structured,
-                    row["label_set"],
-                    row["answer_format"],
-                    config.max_new_tokens,
-                    row.get("open_vocabulary", False),
-                )
-            )
-            for row in rows
+            sampling | request_fields(row_constraint(config.structured, row, config.max_new_tokens)) for row in rows
         ]
         return self.client.chat_many(
             [row["prompt"] for row in rows],

@@ -63,6 +63,13 @@ def constraint(
     return {"regex": re.escape(THINK_OPEN) + rf"[^<>]{{1,{room}}}" + re.escape(THINK_CLOSE) + tagged}
 
 
+def row_constraint(kind: str, row: dict[str, Any], max_new_tokens: int) -> dict[str, Any] | None:
+    """The spec for one dataset row (its label set, answer format and open-vocabulary flag)."""
+    return constraint(
+        kind, row["label_set"], row["answer_format"], max_new_tokens, bool(row.get("open_vocabulary", False))
+    )
+
+
 def json_schema(labels: Sequence[str] | None, open_vocabulary: bool = False) -> dict[str, Any]:
     """JSON schema of an explained answer: rationale first (so the model reasons before it commits), then the
     label (an enum of the set) or, for open vocabulary, a list of emotion words."""

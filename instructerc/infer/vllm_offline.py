@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from instructerc.infer.structured import constraint
+from instructerc.infer.structured import row_constraint
 from instructerc.vllm_env import find_vllm_python, max_lora_rank, on_gpu, vllm_environment
 
 WORKER = Path(__file__).with_name("vllm_worker.py")
@@ -117,16 +117,7 @@ class VLLMBackend:
         sampling |= (
             {"temperature": config.temperature, "top_p": config.top_p} if config.do_sample else {"temperature": 0.0}
         )
-        specs = [
-            constraint(
-                config.structured,
-                row["label_set"],
-                row["answer_format"],
-                config.max_new_tokens,
-                row.get("open_vocabulary", False),
-            )
-            for row in rows
-        ]
+        specs = [row_constraint(config.structured, row, config.max_new_tokens) for row in rows]
         return self.worker.generate([prompt_ids(self.tokenizer, row["prompt"]) for row in rows], sampling, specs)
 
     def score(self, *args: Any, **kwargs: Any) -> Any:
