@@ -313,6 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        # bitsandbytes (imported by peft, which sentence-transformers imports) warns on every start that an
+        # optional hub kernel could not be fetched; nothing is fetched here by design, and 4-bit still works.
+        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     try:
         config = config_from_args(args.config_cls, args) if args.config_cls else None
         return VERBS[args.verb].run(config, args, argv)
