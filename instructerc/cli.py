@@ -20,6 +20,10 @@ from instructerc.schema import DataError
 # No model is ever downloaded: the embedded defaults ship inside packages, other models must be local.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# bitsandbytes (imported by peft, trl and sentence-transformers) warns on every start that an optional hub kernel
+# could not be fetched: nothing is fetched here by design, and 4-bit still works. Set before any verb's imports.
+_NOISY_LOGGER = "bitsandbytes.backends.cpu.ops"
+logging.getLogger(_NOISY_LOGGER).setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -313,10 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose:
-        # bitsandbytes (imported by peft, which sentence-transformers imports) warns on every start that an
-        # optional hub kernel could not be fetched; nothing is fetched here by design, and 4-bit still works.
-        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    if args.verbose:
+        logging.getLogger(_NOISY_LOGGER).setLevel(logging.NOTSET)
     try:
         config = config_from_args(args.config_cls, args) if args.config_cls else None
         return VERBS[args.verb].run(config, args, argv)
