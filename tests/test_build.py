@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
@@ -16,6 +17,7 @@ from instructerc.resources import shipped_dir
 from instructerc.schema import DataError
 
 EXAMPLES = shipped_dir("examples") / "dialogues.jsonl"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _cold_embeddings_cache(tmp_path):
@@ -131,9 +133,7 @@ def test_dry_run_writes_nothing(tmp_path):
 
 
 def test_unified_labels_and_label_only_template(tmp_path):
-    fixture = shipped_dir("examples").parent / "tests" / "fixtures" / "emorynlp"
-    if not fixture.is_dir():
-        pytest.skip("source checkout only")
+    fixture = FIXTURES / "emorynlp"
     result = build_dataset(
         _config(
             tmp_path,
@@ -188,9 +188,7 @@ def test_a_file_without_split_information_cannot_feed_two_splits(tmp_path):
 
 
 def test_a_single_meld_csv_cannot_feed_two_splits(tmp_path):
-    fixture = shipped_dir("examples").parent / "tests" / "fixtures" / "meld" / "train_sent_emo.csv"
-    if not fixture.is_file():
-        pytest.skip("source checkout only")
+    fixture = FIXTURES / "meld" / "train_sent_emo.csv"
     with pytest.raises(DataError, match="the same dialogues would be used for the splits train, validation"):
         build_dataset(_config(tmp_path, dataset="meld", data_dir=str(fixture), label_set=None, n_demos=0))
 

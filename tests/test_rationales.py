@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from examples_data import build_examples
 
 from instructerc.config import ConfigError
 from instructerc.labels import get_label_set
@@ -36,9 +37,6 @@ LABEL_ONLY = {("party-07", 2), ("party-07", 3), ("vet-08", 1), ("vet-08", 2)}
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from instructerc.config import BuildDataConfig
-    from instructerc.data_builders.build import build_dataset
-
     folder = tmp_path_factory.mktemp("built")
     dialogues = [json.loads(line) for line in (ROOT / "examples" / "dialogues.jsonl").read_text().splitlines()]
     for dialogue in dialogues:
@@ -48,19 +46,7 @@ def built(tmp_path_factory):
                 utterance.pop("clues", None)
     source = folder / "dialogues.jsonl"
     source.write_text("".join(json.dumps(d) + "\n" for d in dialogues))
-    out = folder / "examples"
-    build_dataset(
-        BuildDataConfig(
-            dataset="jsonl",
-            data_dir=str(source),
-            label_set="meld",
-            output_dir=str(out),
-            n_demos=0,
-            window=2,
-            show_progress=False,
-        )
-    )
-    return out
+    return build_examples(folder / "examples", source)
 
 
 @pytest.mark.parametrize(

@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from examples_data import build_examples
 
 from instructerc.cli import main
-from instructerc.config import BuildDataConfig, ConfigError, load_config
-from instructerc.data_builders.build import build_dataset
+from instructerc.config import ConfigError, load_config
 from instructerc.infer.sources import load_built_rows
 from instructerc.infer.writer import read_jsonl
 from instructerc.parsing import label_set_from_list, parse_output
-from instructerc.resources import shipped_dir
 from instructerc.serve import ServeConfig, server_command
 from instructerc.vllm_env import find_vllm_python, max_lora_rank
 
@@ -40,20 +39,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "data"
-    build_dataset(
-        BuildDataConfig(
-            dataset="jsonl",
-            data_dir=str(shipped_dir("examples") / "dialogues.jsonl"),
-            label_set="meld",
-            template="emotion_label_only",
-            output_dir=str(out),
-            n_demos=0,
-            window=2,
-            show_progress=False,
-        )
-    )
-    return out
+    return build_examples(tmp_path_factory.mktemp("serve") / "data", template="emotion_label_only")
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import logging
 
 import pytest
 import torch
+from examples_data import build_examples
 from safetensors.torch import load_file
 
-from instructerc.config import BuildDataConfig, load_config
-from instructerc.data_builders.build import build_dataset
-from instructerc.resources import shipped_dir
+from instructerc.config import load_config
 from instructerc.train import grpo as grpo_module
 from instructerc.train.configs import GRPOTrainConfig, SFTTrainConfig
 from instructerc.train.grpo import (
@@ -39,19 +38,7 @@ FAST = {
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "examples"
-    build_dataset(
-        BuildDataConfig(
-            dataset="jsonl",
-            data_dir=str(shipped_dir("examples") / "dialogues.jsonl"),
-            label_set="meld",
-            output_dir=str(out),
-            n_demos=0,
-            window=2,
-            show_progress=False,
-        )
-    )
-    return str(out)
+    return str(build_examples(tmp_path_factory.mktemp("data") / "examples"))
 
 
 @pytest.fixture(scope="module")
