@@ -87,7 +87,8 @@ def server(adapter):
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
     reader.start()
     started = time.monotonic()
-    while not any("ready at" in line for line in lines):
+    # Ready once the whole message is out: the "ready" line and the examples, whose last line is the predict one.
+    while not any(line.startswith("instructerc predict") for line in lines):
         assert process.poll() is None, f"serve exited early: {''.join(lines)}"
         assert time.monotonic() - started < READY_TIMEOUT_S, "the vLLM server did not become ready"
         time.sleep(1)
