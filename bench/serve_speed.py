@@ -24,12 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from instructerc.config import BuildDataConfig
-from instructerc.data_builders.build import build_dataset
+from meld_dev import build_meld_dev
+
 from instructerc.eval.metrics import closed_set_scores
 from instructerc.infer.backends import make_backend
 from instructerc.infer.predict import PredictConfig, predict
-from instructerc.infer.sources import load_built_rows
 from instructerc.infer.writer import read_jsonl
 from instructerc.serve import healthy
 
@@ -67,18 +66,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        build_dataset(
-            BuildDataConfig(
-                dataset="meld",
-                data_dir=args.data_dir,
-                output_dir=str(data_dir),
-                splits=["validation"],
-                template="emotion_label_only",
-                n_demos=0,
-                show_progress=False,
-            )
-        )
-        rows = load_built_rows(data_dir, "validation")[: args.n]
+        rows = build_meld_dev(args.data_dir, data_dir, args.n)
         gold, labels = [r["label"] for r in rows], rows[0]["label_set"]
         common = {"dataset_dir": str(data_dir), "limit": args.n, "max_new_tokens": args.max_new_tokens}
         common |= {"show_progress": False}

@@ -9,6 +9,15 @@ from instructerc.data_builders.build import build_dataset
 from instructerc.resources import shipped_dir
 
 EXAMPLES = shipped_dir("examples") / "dialogues.jsonl"
+# Training settings for tests: one thread (fastest on a shared 2-core CPU), a small LoRA, no reporting.
+FAST = {
+    "threads": 1,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_target_modules": "q_proj,v_proj",
+    "seed": 0,
+    "report_to": "none",
+}
 
 
 def build_examples(out: Path, source: Path = EXAMPLES, **overrides) -> Path:

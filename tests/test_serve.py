@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from examples_data import build_examples
+from examples_data import FAST, build_examples
 
 from instructerc.cli import main
 from instructerc.config import ConfigError, load_config
@@ -55,12 +55,7 @@ def adapter(dataset_dir, tmp_path_factory):
         {
             "dataset_dir": str(dataset_dir),
             "output_dir": str(out),
-            "threads": 1,
-            "lora_r": 8,
-            "lora_alpha": 16,
-            "lora_target_modules": "q_proj,v_proj",
-            "seed": 0,
-            "report_to": "none",
+            **FAST,
             "max_steps": 10,
             "per_device_train_batch_size": 4,
             "learning_rate": 3e-3,

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 import torch
-from examples_data import build_examples
+from examples_data import FAST, build_examples
 from safetensors.torch import load_file
 
 from instructerc.config import load_config
@@ -26,14 +26,6 @@ from instructerc.train.grpo import (
 from instructerc.train.rewards import build_rewards
 
 pytestmark = pytest.mark.slow
-FAST = {
-    "threads": 1,
-    "lora_r": 8,
-    "lora_alpha": 16,
-    "lora_target_modules": "q_proj,v_proj",
-    "seed": 0,
-    "report_to": "none",
-}
 
 
 @pytest.fixture(scope="module")

@@ -93,9 +93,7 @@ class VLLMBackend:
         gpu = on_gpu()
         settings: dict[str, Any] = {
             "model": str(resolve_model(config.model, config.cache_dir)),
-            "dtype": {"auto": "auto", "bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}.get(
-                config.model_dtype, config.model_dtype
-            ),
+            "dtype": config.model_dtype,  # vLLM takes the same names (auto, bfloat16, float16, float32)
             "seed": config.seed,
             "enforce_eager": config.enforce_eager if config.enforce_eager is not None else not gpu,
             "tensor_parallel_size": config.tensor_parallel_size if gpu else None,
