@@ -441,6 +441,29 @@ def test_two_process_cpu_ddp_through_accelerate(dataset_dir, tmp_path):
     assert (out / "adapter_model.safetensors").is_file()
 
 
+def test_leave_process_group_tears_the_group_down(tmp_path):
+    """Each rank must destroy its gloo group before exit, or interpreter teardown can abort it (seen in CI)."""
+    import torch.distributed as dist
+
+    from instructerc.train.artifacts import leave_process_group
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    leave_process_group()
+    assert not dist.is_initialized()
+    leave_process_group()  # a single-process run has no group: nothing to do
+
+
+def test_dev_scores_skip_sharded_runs(dataset_dir, no_launch_env, capsys):
+    """Once the group is gone the main process holds only its FSDP / ZeRO-3 shard: generating would fail."""
+    from instructerc.train.artifacts import dev_scores
+
+    config = load_config(SFTTrainConfig, None, {"dataset_dir": dataset_dir, "output_dir": "unused"})
+    no_launch_env.setenv("ACCELERATE_USE_FSDP", "true")
+    assert dev_scores(None, None, config) == {}
+    assert "sharded" in capsys.readouterr().out
+
+
 def test_two_process_grpo_splits_a_group_across_processes(dataset_dir, tmp_path):
     """per_device_train_batch_size 2 x 2 processes = one group of 4: valid for trl, so it must not be refused."""
     import shutil

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,20 @@ def dataset_metadata(dataset_dir: str | Path, split: str = "train") -> dict[str,
     }
 
 
+def sharded_run(config: Any) -> bool:
+    """FSDP or DeepSpeed ZeRO-3: the weights are sharded across processes (ZeRO-3 even while loading)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") or getattr(config, "fsdp", None):
+        return True
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true"):
+        if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+            return True
+    if getattr(config, "deepspeed", None):
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        return is_deepspeed_zero3_enabled()
+    return False
+
+
 def dev_scores(model: Any, tokenizer: Any, config: Any) -> dict[str, float]:
     """Generate answers for up to `dev_eval_samples` emotion examples of eval_split and score them."""
     from datasets import load_from_disk
@@ -48,6 +63,10 @@ def dev_scores(model: Any, tokenizer: Any, config: Any) -> dict[str, float]:
     from instructerc.parsing import label_set_from_list, parse_output
 
     if config.dev_eval_samples <= 0:
+        return {}
+    if sharded_run(config):
+        # The main process alone holds only its shard once the process group is gone.
+        print("dev scores skipped: the weights were sharded (FSDP / ZeRO-3); score the saved adapter with `predict`")
         return {}
     data = load_from_disk(str(config.dataset_dir))[config.eval_split]
     data = data.filter(lambda row: row["task"] == "emotion" and row["label"] is not None)
@@ -73,6 +92,20 @@ def save_final_model(trainer: Any, output_dir: Path) -> None:
     if getattr(trainer, "is_fsdp_enabled", False):
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(output_dir))
+
+
+def leave_process_group() -> None:
+    """Wait for every process, then tear the process group down before the interpreter exits.
+
+    Without it the non-main processes return while the main one still writes its outputs, and gloo's threads are
+    torn down by interpreter exit: "terminate called without an active exception" kills a rank at random (seen
+    in CI), and accelerate reports the whole run as failed. Nothing after this point may use collectives.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def lora_metadata(config: Any) -> dict[str, Any] | None:

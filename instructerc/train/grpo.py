@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from instructerc.train.artifacts import dataset_metadata, dev_scores, save_final_model, write_training_outputs
+from instructerc.train.artifacts import (
+    dataset_metadata,
+    dev_scores,
+    leave_process_group,
+    save_final_model,
+    sharded_run,
+    write_training_outputs,
+)
 from instructerc.train.configs import GRPOTrainConfig
 from instructerc.train.rewards import build_rewards, required_columns
 from instructerc.train.sft import load_split, peft_config_from
@@ -86,20 +93,6 @@ def check_batch(config: GRPOTrainConfig) -> None:
             f"{config.num_generations}; set per_device_train_batch_size to a multiple of {config.num_generations} "
             f"(or make per_device_train_batch_size x processes x steps_per_generation one)"
         )
-
-
-def sharded_run(config: Any) -> bool:
-    """FSDP or DeepSpeed ZeRO-3: the weights are sharded across processes (ZeRO-3 even while loading)."""
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") or getattr(config, "fsdp", None):
-        return True
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true"):
-        if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
-            return True
-    if getattr(config, "deepspeed", None):
-        from transformers.integrations import is_deepspeed_zero3_enabled
-
-        return is_deepspeed_zero3_enabled()
-    return False
 
 
 def preflight_device(config: Any, model: Any = None) -> Any:
@@ -212,7 +205,9 @@ def run_grpo(config: GRPOTrainConfig) -> Path:
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     output_dir = Path(config.output_dir)
     save_final_model(trainer, output_dir)
-    if not trainer.is_world_process_zero():
+    main_process = trainer.is_world_process_zero()
+    leave_process_group()
+    if not main_process:
         return output_dir
     scores = dev_scores(trainer.model, tokenizer, config) if config.eval_split else {}
     meta = dataset_metadata(config.dataset_dir, config.train_split) | {

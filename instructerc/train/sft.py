@@ -13,7 +13,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from instructerc.train.artifacts import dataset_metadata, dev_scores, save_final_model, write_training_outputs
+from instructerc.train.artifacts import (
+    dataset_metadata,
+    dev_scores,
+    leave_process_group,
+    save_final_model,
+    write_training_outputs,
+)
 from instructerc.train.configs import SFTTrainConfig
 
 logger = logging.getLogger(__name__)
@@ -120,7 +126,9 @@ def run_sft(config: SFTTrainConfig) -> Path:
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     output_dir = Path(config.output_dir)
     save_final_model(trainer, output_dir)
-    if not trainer.is_world_process_zero():
+    main_process = trainer.is_world_process_zero()
+    leave_process_group()
+    if not main_process:
         return output_dir
     scores = dev_scores(trainer.model, tokenizer, config) if config.eval_split else {}
     meta = dataset_metadata(config.dataset_dir, config.train_split) | {
