@@ -13,6 +13,7 @@ from instructerc.config import BuildDataConfig, ConfigError
 from instructerc.infer.predict import PredictConfig, TransformersBackend, predict, prediction_row
 from instructerc.infer.sources import example_id, load_built_rows, load_raw_rows
 from instructerc.infer.writer import ResumableJsonlWriter, read_jsonl
+from instructerc.models import resolve_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "dialogues.jsonl"
 FIELDS = {
@@ -261,3 +262,45 @@ def test_prediction_row_parsing():
     open_vocab = _row(open_vocabulary=True, label="amazed, happy", labels=["amazed", "happy"])
     parsed = prediction_row(open_vocab, "<think></think><answer>amazed and happy</answer>", cfg)
     assert parsed["predicted_labels"] == ["amazed", "happy"] and parsed["gold_labels"] == ["amazed", "happy"]
+
+
+def char_tokenizer(folder: Path) -> Path:
+    """A real tokenizer folder that spends one token per character (SmolLM2 spends about one per word)."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<eos>": 1} | {chr(c): i + 2 for i, c in enumerate(range(32, 127))}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="<eos>")
+    tokenizer.chat_template = AutoTokenizer.from_pretrained(str(resolve_model("embedded"))).chat_template
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_raw_prompts_are_measured_with_the_models_tokenizer(built, backend, tmp_path):
+    """The history is cut to --max_prompt_tokens counted by the tokenizer the model reads with, not the embedded
+    one: a tokenizer with many more tokens per text keeps fewer history turns under the same budget."""
+    chars = char_tokenizer(tmp_path / "chars")
+    assert PredictConfig(output="-", dataset="jsonl", data_dir="-", model=str(chars)).budget_tokenizer() == str(chars)
+    assert PredictConfig(output="-", dataset="jsonl", data_dir="-", backend="openai", base_url="http://x/v1",
+                         model="served").budget_tokenizer() == "embedded"  # fmt: skip
+    runs = {}
+    for name, tokenizer in (("embedded", None), ("chars", str(chars))):
+        out = tmp_path / f"{name}.jsonl"
+        cfg = PredictConfig(
+            output=str(out),
+            dataset="jsonl",
+            data_dir=str(EXAMPLES),
+            label_set="meld",
+            window=12,
+            max_prompt_tokens=740,  # the full prompts take 156-198 embedded tokens, 683-813 characters
+            prompt_tokenizer=tokenizer,
+            mode="score",
+            show_progress=False,
+        )
+        predict(cfg, backend)
+        runs[name] = {row["id"]: row["context"].count("\n") for row in read_jsonl(out)}
+    assert runs["embedded"].keys() == runs["chars"].keys()
+    assert all(runs["chars"][i] <= runs["embedded"][i] for i in runs["embedded"])
+    assert sum(runs["chars"].values()) < sum(runs["embedded"].values())

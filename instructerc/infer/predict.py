@@ -51,6 +51,11 @@ class _PredictOptions:
     window: int = option("raw corpus: dialogue history turns shown", default=12)
     n_demos: int = option("raw corpus: retrieved demonstrations (> 0 reads the train split)", default=0)
     max_prompt_tokens: int | None = option("raw corpus: prompt token budget", default=1024)
+    prompt_tokenizer: str | None = option(
+        "raw corpus: tokenizer that counts --max_prompt_tokens (default: the model's; `embedded` with "
+        "--backend openai, where --model is a name on the server)",
+        default=None,
+    )
     builder_options: dict = option("raw corpus: options for the corpus builder", default_factory=dict)
     mode: Literal["generate", "score"] = option(
         "generate answers, or score each label's answer (closed sets)", default="generate"
@@ -92,6 +97,12 @@ class PredictConfig(EngineOptions, _PredictOptions):  # this base order lists th
             return self.adapter
         return self.model
 
+    def budget_tokenizer(self) -> str:
+        """The tokenizer that measures raw-dialogue prompts: the one the model reads them with, when it is known."""
+        if self.prompt_tokenizer:
+            return self.prompt_tokenizer
+        return "embedded" if self.backend == "openai" else self.tokenizer_source()
+
 
 @dataclass
 class PredictSummary:
@@ -129,6 +140,7 @@ def load_examples(config: PredictConfig) -> list[Row]:
             window=config.window,
             n_demos=config.n_demos,
             max_prompt_tokens=config.max_prompt_tokens,
+            tokenizer=config.budget_tokenizer(),
             builder_options=config.builder_options,
             cache_dir=config.cache_dir,
         )
