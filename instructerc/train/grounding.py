@@ -22,6 +22,8 @@ from instructerc.parsing import as_label_set, label_mentions
 # are not read as quote marks, while an apostrophe between letters inside a quote is kept.
 _QUOTES = re.compile(r"\"([^\"\n]+)\"|“([^”\n]+)”|(?<!\w)'((?:[^'\n]|(?<=\w)'(?=\w))+)'(?!\w)")
 _WORD = re.compile(r"[a-z]+")
+# "Name:" at the start of a context line: the speaker of that line (names of up to four words, "Mr. Geller").
+_SPEAKER = re.compile(r"^\s*([^:\n]{1,40}?)\s*:", re.MULTILINE)
 # An unquoted run this long copied from the dialogue (or the prompt) is an echo, not an explanation; small models
 # do this a lot. Quoted spans are exempt: quoting is what a rationale is asked to do.
 COPY_RUN_WORDS = 8
@@ -67,6 +69,17 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall((text or "").lower()) if len(w) >= 3 and w not in STOPWORDS}
 
 
+def speaker_words(context: str) -> set[str]:
+    """The words of the speaker names that prefix the context's lines ("Rachel: ...").
+
+    Every line starts with one, so naming a speaker is always "found" in the dialogue: "Rachel laughs." would
+    score half its words as grounded. Names are therefore not content words of either side.
+    """
+    return {
+        w for name in _SPEAKER.findall(context or "") if len(name.split()) <= 4 for w in _WORD.findall(name.lower())
+    }
+
+
 def copied_text(rationale: str, context: str, extra: str = "") -> str | None:
     """An echo of the dialogue in a rationale, else None.
 
@@ -100,11 +113,13 @@ def grounding(
 
     score = 0.5 * quote precision (found / quotes; 0.5 when nothing is quoted) + 0.5 * content_overlap
             - 0.5 * invented quotes, clipped to [0, 1].
+    Speaker names (the "Name:" line prefixes) are not content words on either side: every line has one.
     The score is 0, with the reason in `rejected`, for: an empty rationale (`empty`); an echo of the dialogue
     (`copied`, see `copied_text`); no content word at all (`no_content`: "a", "The speaker seems to express an
-    emotion."); no content word that occurs in the dialogue (`ungrounded`: "zzz qqq"); no content word outside
-    the quotes (`only_quotes`: quoting without explaining); and, when `gold_label` and `label_set`
-    are given, naming another emotion without negating it (`other_emotion`, see `names_other_emotion`).
+    emotion."); no content word that occurs in the dialogue (`ungrounded`: "zzz qqq", "Rachel laughs."); no
+    content word outside the quotes (`only_quotes`: quoting without explaining); and, when `gold_label` and
+    `label_set` are given, naming another emotion without negating it (`other_emotion`, see
+    `names_other_emotion`).
     """
     if not (rationale or "").strip():
         return Grounding(rejected="empty")
@@ -113,8 +128,9 @@ def grounding(
     # Padded with spaces so a quote must match whole words ("hat" is not found in "that").
     found = [q for q in quotes if normalize_text(q) and f" {normalize_text(q)} " in context_norm]
     invented = [q for q in quotes if q not in found]
-    words = content_words(rationale)
-    overlap = len(words & content_words(context)) / len(words) if words else 0.0
+    names = speaker_words(context)
+    words = content_words(rationale) - names
+    overlap = len(words & (content_words(context) - names)) / len(words) if words else 0.0
     precision = len(found) / len(quotes) if quotes else 0.5
     score = min(1.0, max(0.0, 0.5 * precision + 0.5 * overlap - 0.5 * len(invented)))
     rejected = _rejection(rationale, context, words, overlap, gold_label, label_set)
@@ -136,7 +152,7 @@ def _rejection(
         return "no_content"
     if not overlap:
         return "ungrounded"
-    if not content_words(_QUOTES.sub(" ", rationale)):
+    if not content_words(_QUOTES.sub(" ", rationale)) - speaker_words(context):
         return "only_quotes"
     if gold_label and label_set is not None:
         other = names_other_emotion(rationale, gold_label, label_set)
@@ -166,4 +182,5 @@ __all__ = [
     "names_other_emotion",
     "normalize_text",
     "quoted_spans",
+    "speaker_words",
 ]
