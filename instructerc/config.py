@@ -291,6 +291,11 @@ class BuildDataConfig:
         "cache for converted models and embeddings (default: $INSTRUCTERC_CACHE or ~/.cache/instructerc)", default=None
     )
     preview_rows: int = option("rows per split written to preview.jsonl", default=5)
+    max_dialogues: int | None = option(
+        "keep only the first N dialogues of each split read, the demonstration pool included (quick trials; the "
+        "built dataset and its build_info.json say so)",
+        default=None,
+    )
     dry_run: bool = option(
         "render and measure everything, print two examples and token statistics; writes nothing to output_dir, "
         "but retrieval still fills the embeddings cache under cache_dir (n_demos 0 avoids it)",
@@ -306,6 +311,8 @@ class BuildDataConfig:
             raise ConfigError("window and n_demos must be >= 0")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens <= 0:
             raise ConfigError("max_prompt_tokens must be positive (or null for no budget)")
+        if self.max_dialogues is not None and self.max_dialogues <= 0:
+            raise ConfigError("max_dialogues must be positive (or null for every dialogue)")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
             raise ConfigError(f"tasks: unknown {unknown} (expected some of: {', '.join(TASKS)})")

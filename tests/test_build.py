@@ -132,6 +132,19 @@ def test_dry_run_writes_nothing(tmp_path):
     assert result.examples["train"] and not (tmp_path / "out").exists()
 
 
+def test_max_dialogues_keeps_the_first_dialogues_of_each_split(tmp_path):
+    from instructerc.schema import read_dialogues
+
+    everything = build_dataset(_config(tmp_path, dry_run=True, n_demos=0))
+    first = build_dataset(_config(tmp_path, dry_run=True, n_demos=0, max_dialogues=1))
+    dialogues, _ = read_dialogues(EXAMPLES)
+    for split, rows in first.examples.items():
+        dialogue = next(d for d in dialogues if d.split == split)
+        assert {r["dialogue_id"] for r in rows} == {dialogue.id}
+        assert len(rows) == sum(u.label is not None for u in dialogue.utterances) < len(everything.examples[split])
+    assert "first 1 dialogues of each split" in first.summary()
+
+
 def test_unified_labels_and_label_only_template(tmp_path):
     fixture = FIXTURES / "emorynlp"
     result = build_dataset(

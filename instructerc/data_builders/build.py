@@ -47,6 +47,7 @@ class BuildResult:
     dropped_utterances: int = 0  # bad utterances dropped on their own (on_error="drop")
     dropped_dialogues: int = 0  # whole dialogues dropped for a dialogue-level problem
     dropped_dialogue_utterances: int = 0  # the utterances those dialogues held
+    max_dialogues: int | None = None  # the build kept only the first N dialogues of each split
 
     def dropped_summary(self) -> str | None:
         """'dropped 1 bad utterance and 1 bad dialogue (13 utterances)', or None when nothing was dropped."""
@@ -86,6 +87,8 @@ class BuildResult:
         rate = total / self.seconds if self.seconds else 0.0
         per_split = ", ".join(f"{split} {n}" for split, n in self.counts.items())
         parts = [f"built {total} examples ({per_split}) in {self.seconds:.1f} s ({rate:.0f} examples/s)"]
+        if self.max_dialogues is not None:
+            parts.append(f"only the first {self.max_dialogues} dialogues of each split (max_dialogues)")
         if self.stats.history_truncated:
             parts.append(f"history cut to fit in {self.stats.history_truncated}")
         if self.stats.over_budget:
@@ -153,7 +156,7 @@ def _load_splits(config: BuildDataConfig, label_set: LabelSet) -> tuple[dict[str
         total.dropped_utterances += result.dropped_utterances
         total.dropped_dialogues += result.dropped_dialogues
         total.dropped_dialogue_utterances += result.dropped_dialogue_utterances
-    return {split: result.dialogues for split, result in results.items()}, total
+    return {split: result.dialogues[: config.max_dialogues] for split, result in results.items()}, total
 
 
 def _content_hash(
@@ -337,6 +340,7 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
         dropped_utterances=drops.dropped_utterances,
         dropped_dialogues=drops.dropped_dialogues,
         dropped_dialogue_utterances=drops.dropped_dialogue_utterances,
+        max_dialogues=config.max_dialogues,
     )
     if config.dry_run:
         result.examples = rows
