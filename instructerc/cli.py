@@ -208,7 +208,7 @@ def run_train(config, args, argv) -> int:
     from instructerc.train.launch import launch, needs_launch
 
     if needs_launch(config.accelerate_config):
-        return launch(config.accelerate_config, config.num_processes, argv)
+        return launch(config.accelerate_config, config.num_processes, argv, port=config.main_process_port)
     if args.verb == "train sft":
         from instructerc.train.sft import run_sft
 

@@ -361,6 +361,12 @@ def test_launch_picks_a_free_port_unless_given(tmp_path, monkeypatch):
     launch_module.launch(str(cluster), 16, ["train", "sft"])
     assert port_of(commands[-1]) is None  # machines must agree on a port: never a random local one
 
+    from instructerc.cli import main
+
+    assert main(["train", "sft", "--accelerate_config", "cpu_ddp", "--num_processes", "2", "--main_process_port",
+                 "29613", "--max_steps", "1"]) == 0  # fmt: skip
+    assert port_of(commands[-1]) == 29613  # --main_process_port on the command line reaches accelerate launch
+
 
 def test_preflight_completion_length_below_the_sft_targets(tokenizer):
     completions = [[{"role": "assistant", "content": "<think>" + "word " * 60 + "</think><answer>joy</answer>"}]]

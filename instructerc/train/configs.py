@@ -79,6 +79,11 @@ class LaunchArguments:
         default=None,
     )
     num_processes: int = option("processes (GPUs) for accelerate_config", default=1)
+    main_process_port: int | None = option(
+        "rendezvous port for accelerate_config (default: the accelerate config's main_process_port, else a free "
+        "port, so that two runs on one machine do not collide)",
+        default=None,
+    )
 
 
 @dataclasses.dataclass
