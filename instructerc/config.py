@@ -292,8 +292,8 @@ class BuildDataConfig:
     )
     preview_rows: int = option("rows per split written to preview.jsonl", default=5)
     max_dialogues: int | None = option(
-        "keep only the first N dialogues of each split read, the demonstration pool included (quick trials; the "
-        "built dataset and its build_info.json say so)",
+        "keep only the first N dialogues of each split read, the demonstration pool included (quick trials; "
+        "the summary line says so, build_info.json and resolved_config.yaml record it)",
         default=None,
     )
     dry_run: bool = option(

@@ -145,6 +145,22 @@ def test_max_dialogues_keeps_the_first_dialogues_of_each_split(tmp_path):
     assert "first 1 dialogues of each split" in first.summary()
 
 
+def test_max_dialogues_cuts_the_demonstration_pool_too(tmp_path):
+    from instructerc.schema import read_dialogues
+
+    dialogues, _ = read_dialogues(EXAMPLES)
+    first_train = [u.text for u in next(d for d in dialogues if d.split == "train").utterances]
+
+    def shows_first_train_dialogue(rows):
+        return [any(text in row["prompt"][-1]["content"] for text in first_train) for row in rows]
+
+    splits = ["validation"]
+    full = build_dataset(_config(tmp_path, dry_run=True, n_demos=1, splits=splits)).examples["validation"]
+    cut = build_dataset(_config(tmp_path, dry_run=True, n_demos=1, splits=splits, max_dialogues=1)).examples
+    assert not all(shows_first_train_dialogue(full))  # the whole pool: other training dialogues are retrieved
+    assert all(shows_first_train_dialogue(cut["validation"]))  # one training dialogue left to retrieve from
+
+
 def test_unified_labels_and_label_only_template(tmp_path):
     fixture = FIXTURES / "emorynlp"
     result = build_dataset(

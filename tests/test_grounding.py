@@ -11,6 +11,7 @@ from instructerc.train.grounding import (
     normalize_text,
     quoted_spans,
     speaker_words,
+    unspoken_names,
 )
 
 MELD = get_label_set("meld")
@@ -35,9 +36,10 @@ def test_found_quotes_are_rewarded():
     g = grounding('Rachel says "I got the job" while she laughs and jumps.', CONTEXT)
     assert g.quotes == g.quotes_found == ["I got the job"]
     assert g.quotes_invented == []
-    # content words: job, laughs, jumps ("says", "got" are stopwords, "rachel" a speaker); "jumps" is not found
-    assert g.content_overlap == pytest.approx(2 / 3)
-    assert g.score == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 3)
+    # content words: rachel, job, laughs, jumps ("says", "got" are stopwords); "jumps" is not in the context
+    # ("rachel" counts: Ross says "Hi Rachel", so the name is more than a line prefix)
+    assert g.content_overlap == pytest.approx(3 / 4)
+    assert g.score == pytest.approx(0.5 * 1.0 + 0.5 * 3 / 4)
 
 
 def test_invented_quotes_are_penalised():
@@ -50,8 +52,8 @@ def test_one_invented_quote_among_found_ones():
     g = grounding('Rachel laughs: "I got the job" and "I can\'t believe it" but also "you are fired".', CONTEXT)
     assert g.quotes_found == ["I got the job", "I can't believe it"]
     assert g.quotes_invented == ["you are fired"]
-    assert g.content_overlap == pytest.approx(3 / 4)  # laughs, job, believe found; fired not (rachel: a speaker)
-    assert g.score == pytest.approx(0.5 * 2 / 3 + 0.5 * 3 / 4 - 0.5)
+    assert g.content_overlap == pytest.approx(4 / 5)  # rachel, laughs, job, believe found; fired not
+    assert g.score == pytest.approx(0.5 * 2 / 3 + 0.5 * 4 / 5 - 0.5)
 
 
 def test_quotes_match_whole_words_and_typography():
@@ -95,20 +97,23 @@ def test_gamed_rationales_score_zero(rationale, rejected, old_score):
     assert 0.5 * (len(g.quotes_found) / len(g.quotes) if g.quotes else 0.5) + 0.5 * g.content_overlap == old_score
 
 
-def test_speaker_names_are_not_content_words():
-    """Every context line starts with its speaker's name, so naming speakers proves nothing about the dialogue."""
-    assert speaker_words(CONTEXT + "\nMr. Geller: Congratulations!") == {"ross", "rachel", "mr", "geller"}
-    for rationale in ("Ross and Rachel talk.", "Rachel walks over to Ross.", "Mr. Geller speaks to Rachel."):
-        g = grounding(rationale + "", CONTEXT + "\nMr. Geller: Congratulations!")
+def test_speaker_names_count_only_when_the_utterances_say_them():
+    """Every context line starts with its speaker's name, so a name that is only a line prefix proves nothing
+    about the dialogue; a name (or role noun) that someone says is a word of the dialogue like any other."""
+    context = "Mr. Geller: Is the doctor in?\nDoctor: Yes. The nurse knows.\nNurse: He left at noon. Monica: hi"
+    assert speaker_words(context) == {"mr", "geller", "doctor", "nurse"}  # "Monica: hi" is inside a line
+    assert unspoken_names(context)[0] == {"mr", "geller"}
+    for rationale in ("Mr. Geller frowns.", "Geller speaks to Mr. Geller."):
+        g = grounding(rationale, context)
         assert (g.score, g.rejected, g.content_overlap) == (0.0, "ungrounded", 0.0), rationale
-    g = grounding('Rachel says "I got the job" and laughs.', CONTEXT)
-    assert g.content_overlap == pytest.approx(2 / 2)  # got job laughs: all in the dialogue; rachel not counted
-    assert grounding('Rachel: "I got the job!"', CONTEXT).rejected == "only_quotes"
+    g = grounding("Geller asks whether the doctor is in; the nurse knows.", context)
+    assert g.rejected is None and g.content_overlap == pytest.approx(3 / 5)  # doctor nurse knows; geller ignored
+    assert grounding('Geller: "Is the doctor in?"', context).rejected == "only_quotes"
 
 
 def test_naming_another_emotion_scores_zero_only_with_the_gold_label():
     rationale = "Rachel laughs at the job news but is angry."
-    assert grounding(rationale, CONTEXT).score == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 4)  # laughs job (news angry)
+    assert grounding(rationale, CONTEXT).score == pytest.approx(0.5 * 0.5 + 0.5 * 3 / 5)  # rachel laughs job
     g = grounding(rationale, CONTEXT, "joy", MELD)
     assert (g.score, g.rejected) == (0.0, "other_emotion: anger")
     assert grounding(rationale, CONTEXT, "anger", MELD).rejected is None

@@ -68,8 +68,8 @@ TABLE = [
     ("generic", "<think>The speaker seems to express an emotion.</think><answer>joy</answer>", "joy", 1, 1, 1, 0),
     ("other emotion", "<think>She is angry.</think><answer>joy</answer>", "joy", 1.0, 1.0, 1.0, 0.0),
     ("grounded other emotion", "<think>Rachel laughs but is angry.</think><answer>joy</answer>", "joy", 1, 1, 1, 0),
-    # laughs found, angry not (rachel is a speaker): 0.5 * 0.5 + 0.5 * 1/2; a negated other emotion is no argument
-    ("negated other emotion", "<think>Rachel laughs, not angry.</think><answer>joy</answer>", "joy", 1, 1, 1, 1 / 2),
+    # rachel, laughs found, angry not: 0.5 * 0.5 + 0.5 * 2/3; a negated other emotion is no argument for it
+    ("negated other emotion", "<think>Rachel laughs, not angry.</think><answer>joy</answer>", "joy", 1, 1, 1, 7 / 12),
 ]
 IDS = [row[0] for row in TABLE]
 
@@ -94,7 +94,7 @@ def test_reward_table(row, conversational):
 
 def test_grounding_names_other_emotion_only_on_closed_set_emotion_rows():
     text = "<think>Rachel laughs but is angry.</think><answer>joy</answer>"
-    grounded = pytest.approx(0.5 * 0.5 + 0.5 * 1 / 2)  # laughs found, angry not (rachel is a speaker)
+    grounded = pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)  # rachel, laughs found; angry not
     assert call(rationale_grounding_reward, [text]) == [grounded]  # no gold label: nothing to compare with
     assert call(rationale_grounding_reward, [text], label=[None]) == [grounded]
     assert call(rationale_grounding_reward, [text], label=["joy"]) == [0.0]

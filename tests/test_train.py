@@ -12,7 +12,7 @@ import torch
 from examples_data import FAST, build_examples
 from safetensors.torch import load_file
 
-from instructerc.config import load_config
+from instructerc.config import ConfigError, load_config
 from instructerc.train import grpo as grpo_module
 from instructerc.train.configs import GRPOTrainConfig, SFTTrainConfig
 from instructerc.train.grpo import (
@@ -366,6 +366,10 @@ def test_launch_picks_a_free_port_unless_given(tmp_path, monkeypatch):
     assert main(["train", "sft", "--accelerate_config", "cpu_ddp", "--num_processes", "2", "--main_process_port",
                  "29613", "--max_steps", "1"]) == 0  # fmt: skip
     assert port_of(commands[-1]) == 29613  # --main_process_port on the command line reaches accelerate launch
+    with pytest.raises(ConfigError, match="needs accelerate_config"):
+        load_config(SFTTrainConfig, None, {"main_process_port": 29613})
+    with pytest.raises(ConfigError, match="1-65535"):
+        load_config(SFTTrainConfig, None, {"accelerate_config": "cpu_ddp", "main_process_port": 70000})
 
 
 def test_preflight_completion_length_below_the_sft_targets(tokenizer):

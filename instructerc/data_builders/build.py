@@ -324,8 +324,9 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
                     progress=bar.update,
                 )
         if not rows[split]:
+            cut = f" (only its first {config.max_dialogues} dialogues: max_dialogues)" if config.max_dialogues else ""
             raise ValueError(
-                f"split {split!r} produced no examples (no labeled utterances in {config.data_dir}?); "
+                f"split {split!r}{cut} produced no examples (no labeled utterances in {config.data_dir}?); "
                 "set include_unlabeled to build prompts for unlabeled data"
             )
     counts = {split: len(r) for split, r in rows.items()}

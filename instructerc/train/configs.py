@@ -85,6 +85,13 @@ class LaunchArguments:
         default=None,
     )
 
+    def check_launch(self) -> None:
+        if self.main_process_port is not None:
+            if not self.accelerate_config:
+                raise ConfigError("main_process_port needs accelerate_config (a single process has no rendezvous)")
+            if not 1 <= self.main_process_port <= 65535:
+                raise ConfigError(f"main_process_port: expected a port 1-65535, got {self.main_process_port}")
+
 
 @dataclasses.dataclass
 class SFTTrainConfig(LaunchArguments, DataArguments, ModelArguments, trl.SFTConfig):
@@ -115,6 +122,7 @@ class SFTTrainConfig(LaunchArguments, DataArguments, ModelArguments, trl.SFTConf
             self.eval_strategy, self.load_best_model_at_end = "no", False
         if self.eval_split == "test":
             raise ConfigError("eval_split: test would select checkpoints on the test set; use validation")
+        self.check_launch()
         _auto_device_defaults(self)
         super().__post_init__()
 
@@ -159,6 +167,7 @@ class GRPOTrainConfig(LaunchArguments, DataArguments, ModelArguments, trl.GRPOCo
             raise ConfigError("eval_split: test would select on the test set; use validation")
         if not self.rewards:
             raise ConfigError("rewards: give at least one reward")
+        self.check_launch()
         self.reward_weights = [float(w) for w in self.rewards.values()]
         from instructerc.train.grpo import check_batch, num_processes
         from instructerc.train.launch import needs_launch

@@ -22,7 +22,8 @@ from instructerc.parsing import as_label_set, label_mentions
 # are not read as quote marks, while an apostrophe between letters inside a quote is kept.
 _QUOTES = re.compile(r"\"([^\"\n]+)\"|“([^”\n]+)”|(?<!\w)'((?:[^'\n]|(?<=\w)'(?=\w))+)'(?!\w)")
 _WORD = re.compile(r"[a-z]+")
-# "Name:" at the start of a context line: the speaker of that line (names of up to four words, "Mr. Geller").
+# "Name:" at the start of a context line: the speaker of that line (up to four words, "Mr. Geller"; checked in
+# `split_speakers`, so that a sentence with a colon is not taken for a name).
 _SPEAKER = re.compile(r"^\s*([^:\n]{1,40}?)\s*:", re.MULTILINE)
 # An unquoted run this long copied from the dialogue (or the prompt) is an echo, not an explanation; small models
 # do this a lot. Quoted spans are exempt: quoting is what a rationale is asked to do.
@@ -69,15 +70,34 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall((text or "").lower()) if len(w) >= 3 and w not in STOPWORDS}
 
 
-def speaker_words(context: str) -> set[str]:
-    """The words of the speaker names that prefix the context's lines ("Rachel: ...").
+def split_speakers(context: str) -> tuple[set[str], str]:
+    """(the words of the speaker names that prefix the context's lines, the context without those prefixes)."""
+    names: set[str] = set()
 
-    Every line starts with one, so naming a speaker is always "found" in the dialogue: "Rachel laughs." would
-    score half its words as grounded. Names are therefore not content words of either side.
+    def strip(match: re.Match) -> str:
+        if len(match.group(1).split()) > 4:  # a sentence with a colon, not a name
+            return match.group(0)
+        names.update(_WORD.findall(match.group(1).lower()))
+        return ""
+
+    return names, _SPEAKER.sub(strip, context or "")
+
+
+def speaker_words(context: str) -> set[str]:
+    """The words of the speaker names that prefix the context's lines ("Rachel: ...")."""
+    return split_speakers(context)[0]
+
+
+def unspoken_names(context: str) -> tuple[set[str], set[str]]:
+    """(speaker-name words never said in the utterances themselves, content words of what was said).
+
+    Every line starts with its speaker's name, so naming a speaker is always "found" in the dialogue: "Rachel
+    frowns." would have half its words grounded. Such names are content words of neither side. A name that is
+    also said ("Hi Rachel", "Is the doctor in?" in a dialogue with a Doctor) counts like any other word.
     """
-    return {
-        w for name in _SPEAKER.findall(context or "") if len(name.split()) <= 4 for w in _WORD.findall(name.lower())
-    }
+    names, spoken = split_speakers(context)
+    said = content_words(spoken)
+    return names - said, said
 
 
 def copied_text(rationale: str, context: str, extra: str = "") -> str | None:
@@ -113,10 +133,11 @@ def grounding(
 
     score = 0.5 * quote precision (found / quotes; 0.5 when nothing is quoted) + 0.5 * content_overlap
             - 0.5 * invented quotes, clipped to [0, 1].
-    Speaker names (the "Name:" line prefixes) are not content words on either side: every line has one.
+    Speaker names (the "Name:" line prefixes) are not content words unless the utterances say them too
+    (`unspoken_names`).
     The score is 0, with the reason in `rejected`, for: an empty rationale (`empty`); an echo of the dialogue
     (`copied`, see `copied_text`); no content word at all (`no_content`: "a", "The speaker seems to express an
-    emotion."); no content word that occurs in the dialogue (`ungrounded`: "zzz qqq", "Rachel laughs."); no
+    emotion."); no content word that occurs in the dialogue (`ungrounded`: "zzz qqq", "Rachel frowns."); no
     content word outside the quotes (`only_quotes`: quoting without explaining); and, when `gold_label` and
     `label_set` are given, naming another emotion without negating it (`other_emotion`, see
     `names_other_emotion`).
@@ -128,12 +149,12 @@ def grounding(
     # Padded with spaces so a quote must match whole words ("hat" is not found in "that").
     found = [q for q in quotes if normalize_text(q) and f" {normalize_text(q)} " in context_norm]
     invented = [q for q in quotes if q not in found]
-    names = speaker_words(context)
-    words = content_words(rationale) - names
-    overlap = len(words & (content_words(context) - names)) / len(words) if words else 0.0
+    ignored, said = unspoken_names(context)
+    words = content_words(rationale) - ignored
+    overlap = len(words & said) / len(words) if words else 0.0
     precision = len(found) / len(quotes) if quotes else 0.5
     score = min(1.0, max(0.0, 0.5 * precision + 0.5 * overlap - 0.5 * len(invented)))
-    rejected = _rejection(rationale, context, words, overlap, gold_label, label_set)
+    rejected = _rejection(rationale, context, words, ignored, overlap, gold_label, label_set)
     return Grounding(quotes, found, invented, overlap, 0.0 if rejected else score, rejected)
 
 
@@ -141,6 +162,7 @@ def _rejection(
     rationale: str,
     context: str,
     words: set[str],
+    ignored: set[str],
     overlap: float,
     gold_label: str | None,
     label_set: LabelSet | Sequence[str] | None,
@@ -152,7 +174,7 @@ def _rejection(
         return "no_content"
     if not overlap:
         return "ungrounded"
-    if not content_words(_QUOTES.sub(" ", rationale)) - speaker_words(context):
+    if not content_words(_QUOTES.sub(" ", rationale)) - ignored:
         return "only_quotes"
     if gold_label and label_set is not None:
         other = names_other_emotion(rationale, gold_label, label_set)
@@ -183,4 +205,6 @@ __all__ = [
     "normalize_text",
     "quoted_spans",
     "speaker_words",
+    "split_speakers",
+    "unspoken_names",
 ]
