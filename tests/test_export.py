@@ -236,14 +236,19 @@ def test_cpu_ddp_preset_starts_two_gloo_processes(tmp_path):
     script.write_text(
         textwrap.dedent(
             """
+            import sys
+
             import torch
             from accelerate import Accelerator
 
             state = Accelerator().state
             total = torch.tensor([state.process_index + 1.0])
             torch.distributed.all_reduce(total)
-            print(f"rank={state.process_index} n={state.num_processes} {state.distributed_type.value} "
-                  f"{state.backend} sum={total.item():g}", flush=True)
+            line = (f"rank={state.process_index} n={state.num_processes} {state.distributed_type.value} "
+                    f"{state.backend} sum={total.item():g}")
+            # One write per line: print() writes text and newline apart, and two ranks share the pipe.
+            sys.stdout.write(line + "\\n")
+            sys.stdout.flush()
             torch.distributed.destroy_process_group()  # torch >= 2.13 aborts at exit with a live gloo group
             """
         )
