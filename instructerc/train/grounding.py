@@ -83,11 +83,6 @@ def split_speakers(context: str) -> tuple[set[str], str]:
     return names, _SPEAKER.sub(strip, context or "")
 
 
-def speaker_words(context: str) -> set[str]:
-    """The words of the speaker names that prefix the context's lines ("Rachel: ...")."""
-    return split_speakers(context)[0]
-
-
 def unspoken_names(context: str) -> tuple[set[str], set[str]]:
     """(speaker-name words never said in the utterances themselves, content words of what was said).
 
@@ -204,7 +199,6 @@ __all__ = [
     "names_other_emotion",
     "normalize_text",
     "quoted_spans",
-    "speaker_words",
     "split_speakers",
     "unspoken_names",
 ]
