@@ -69,6 +69,14 @@ def load_split(config: Any, split: str, limit: int | None, *, seed: int, keep: t
     return data.select_columns([c for c in keep if c in data.column_names])
 
 
+def training_dtype(config: Any) -> str:
+    """The weights' dtype. Full fine-tuning keeps float32 master weights under `auto`: AdamW updates on bf16
+    weights round most small steps away. bf16 autocast (`bf16`) still runs the matmuls in bf16 where it is fast."""
+    if config.model_dtype == "auto" and not config.use_lora and not config.load_in_4bit:
+        return "float32"
+    return config.model_dtype
+
+
 def check_lengths(data: Any, tokenizer: Any, max_length: int | None) -> None:
     """Warn when prompt + completion exceeds max_length: trl would cut the completion off."""
     if max_length is None:
@@ -89,8 +97,6 @@ def check_lengths(data: Any, tokenizer: Any, max_length: int | None) -> None:
 
 def run_sft(config: SFTTrainConfig) -> Path:
     """Train, save, write logs and the model card; returns the output folder."""
-    from trl import SFTTrainer
-
     from instructerc.models import load_causal_lm, load_tokenizer
 
     tokenizer = load_tokenizer(config.model, cache_dir=config.cache_dir)
@@ -110,12 +116,14 @@ def run_sft(config: SFTTrainConfig) -> Path:
         )
     model = load_causal_lm(
         config.model,
-        dtype=config.model_dtype,
+        dtype=training_dtype(config),
         load_in_4bit=config.load_in_4bit,
         cache_dir=config.cache_dir,
         threads=config.threads,
     )
-    trainer = SFTTrainer(
+    from instructerc.train.completion_loss import CompletionLossSFTTrainer
+
+    trainer = CompletionLossSFTTrainer(
         model=model,
         args=config,
         train_dataset=train,
