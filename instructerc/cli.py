@@ -134,6 +134,26 @@ def _evaluation_summary(results: dict, output_dir: str) -> str:
     return "; ".join(parts or ["evaluated"]) + f" -> {output_dir}/report.md"
 
 
+def _calibrate_config() -> type:
+    from instructerc.eval.calibration import CalibrateConfig
+
+    return CalibrateConfig
+
+
+def run_calibrate(config, args, argv) -> int:
+    from instructerc.eval.calibration import run_calibrate as calibrate
+
+    result = calibrate(config)
+    held_out = result["held_out"]
+    print(
+        f"label-prior correction fitted on {result['fitted_on']['rows']} rows: weighted F1 "
+        f"{result['weighted_f1_before']:.3f} -> {result['weighted_f1_after_in_sample']:.3f} in sample, "
+        f"{held_out['weighted_f1_before']:.3f} -> {held_out['weighted_f1_after']:.3f} on held-out dialogues "
+        f"(2-fold) -> {config.output}"
+    )
+    return 0
+
+
 def _predict_config() -> type:
     from instructerc.infer.predict import PredictConfig
 
@@ -252,6 +272,9 @@ VERBS: dict[str, Verb] = {
         "score predictions: closed-set and open-vocabulary metrics, clue overlap, report",
         _evaluate_config,
         run_evaluate,
+    ),
+    "calibrate": Verb(
+        "fit a label-prior correction for score mode on validation predictions", _calibrate_config, run_calibrate
     ),
     "export": Verb(
         "merge a LoRA adapter into its base model and save a plain Hugging Face folder", _export_config, run_export

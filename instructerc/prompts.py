@@ -23,6 +23,7 @@ from instructerc.resources import shipped_dir
 
 TASKS = ("emotion", "speaker", "impact", "rationale")
 BUILD_TASKS = ("emotion", "speaker", "impact")  # tasks build-data makes examples for; rationale is a step of its own
+UNITS = ("utterance", "dialogue")
 _BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
 
 
@@ -43,6 +44,7 @@ class PromptTemplate:
     description: str
     directory: Path = field(compare=False)
     open_vocabulary: bool = False
+    unit: str = "utterance"  # utterance: one example per target turn; dialogue: one per conversation chunk
 
     @property
     def id(self) -> str:
@@ -105,7 +107,7 @@ def _load_index(directory: Path) -> dict[str, PromptTemplate]:
     templates: dict[str, PromptTemplate] = {}
     for name, entry in (data.get("templates") or {}).items():
         where = f"{index_path}: templates.{name}"
-        allowed = {"version", "file", "task", "answer_format", "required", "description", "open_vocabulary"}
+        allowed = {"version", "file", "task", "answer_format", "required", "description", "open_vocabulary", "unit"}
         unknown = set(entry) - allowed
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(allowed)})")
@@ -113,6 +115,10 @@ def _load_index(directory: Path) -> dict[str, PromptTemplate]:
             raise ValueError(f"{where}.task: expected one of {TASKS}, got {entry.get('task')!r}")
         if entry.get("answer_format") not in ANSWER_FORMATS:
             raise ValueError(f"{where}.answer_format: expected one of {ANSWER_FORMATS}")
+        if entry.get("unit", "utterance") not in UNITS:
+            raise ValueError(f"{where}.unit: expected one of {UNITS}, got {entry.get('unit')!r}")
+        if (entry.get("unit") == "dialogue") != (entry.get("answer_format") == "turn_labels"):
+            raise ValueError(f"{where}: the dialogue unit and the turn_labels answer format go together")
         if not isinstance(entry.get("version"), int):
             raise ValueError(f"{where}.version: expected an integer")
         if not (directory / entry.get("file", "")).is_file():
@@ -127,6 +133,7 @@ def _load_index(directory: Path) -> dict[str, PromptTemplate]:
             description=entry.get("description", ""),
             directory=directory,
             open_vocabulary=bool(entry.get("open_vocabulary", False)),
+            unit=entry.get("unit", "utterance"),
         )
     return templates
 
@@ -157,4 +164,5 @@ __all__ = [
     "list_templates",
     "TASKS",
     "BUILD_TASKS",
+    "UNITS",
 ]

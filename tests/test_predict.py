@@ -43,8 +43,10 @@ FIELDS = {
     "model": str,
     "adapter": (str, type(None)),
     "template": str,
+    "unit": str,
     "mode": str,
     "backend": str,
+    "calibration": (str, type(None)),
 }
 
 

@@ -26,6 +26,8 @@ def test_every_template_in_the_index_renders_messages_without_special_tokens():
             demonstrations=DEMOS,
             context="Rachel: You slept with her?",
             label="joy",
+            turns=[HISTORY[0] | {"number": 1}, TURN | {"number": 2}],
+            targets=[1, 2],
         )
         for message in get_template(name).render(**variables):
             assert "<|im_start|>" not in message["content"] and message["content"].strip()
@@ -39,6 +41,18 @@ def test_emotion_template_shows_history_target_cues_labels_demos_and_format():
     assert "Choose exactly one label from: neutral, joy, anger." in text
     assert '- Joey: "How you doin\'?" -> joy' in text
     assert "<think></think>" in text and "<answer></answer>" in text
+
+
+def test_dialogue_template_numbers_turns_and_asks_for_the_targets():
+    turns = [HISTORY[0] | {"number": 1}, TURN | {"number": 2}, TURN | {"number": 3}]
+    user = get_template("emotion_dialogue").render(turns=turns, targets=[2, 3], label_set=LABELS, demonstrations=[])[
+        -1
+    ]["content"]
+    assert "1. Rachel: You slept with her?" in user
+    assert "2. Ross: We were on a break! [audio: loud, fast; visual: brow lowerer]" in user
+    assert 'from 2 to 3, one line each, as "number: label". Labels: neutral, joy, anger.' in user
+    gaps = get_template("emotion_dialogue").render(turns=turns, targets=[1, 3], label_set=LABELS, demonstrations=[])
+    assert "utterances 1, 3, one line each" in gaps[-1]["content"]
 
 
 def test_variants_differ_only_where_they_should():

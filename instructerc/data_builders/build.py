@@ -23,6 +23,7 @@ import instructerc
 from instructerc.config import BuildDataConfig, to_dict, to_yaml
 from instructerc.data_builders import get_corpus, load_corpus, resolve_label_set
 from instructerc.data_builders.base import LoadResult, check_distinct_splits
+from instructerc.data_builders.dialogue_unit import build_dialogue_examples
 from instructerc.data_builders.instructions import BuildStats, ChatTokenCounter, build_examples
 from instructerc.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_json
 from instructerc.labels import UNIFIED, LabelSet, to_unified
@@ -242,6 +243,16 @@ def _features():
             "text": Value("string"),
             "split": Value("string"),
             "task": Value("string"),
+            "unit": Value("string"),
+            "targets": List(
+                {
+                    "turn": Value("int64"),
+                    "number": Value("int64"),
+                    "speaker": Value("string"),
+                    "text": Value("string"),
+                    "label": Value("string"),
+                }
+            ),
             "template": Value("string"),
             "template_version": Value("int64"),
             "answer_format": Value("string"),
@@ -311,18 +322,23 @@ def build_dataset(config: BuildDataConfig) -> BuildResult:
             with tqdm(
                 total=total, desc=f"{split}/{template.name}", unit="utt", disable=not config.show_progress, leave=False
             ) as bar:
-                rows[split] += build_examples(
-                    loaded[split],
-                    template=template,
-                    label_set=label_set,
-                    count_tokens=count_tokens,
-                    window=config.window,
-                    max_prompt_tokens=config.max_prompt_tokens,
-                    demonstrations=demos.get(split),
-                    include_unlabeled=config.include_unlabeled,
-                    stats=stats,
-                    progress=bar.update,
-                )
+                common = {
+                    "template": template,
+                    "label_set": label_set,
+                    "count_tokens": count_tokens,
+                    "max_prompt_tokens": config.max_prompt_tokens,
+                    "demonstrations": demos.get(split),
+                    "include_unlabeled": config.include_unlabeled,
+                    "stats": stats,
+                    "progress": bar.update,
+                }
+                if template.unit == "dialogue":  # `window` is the context shown before a chunk of a long dialogue
+                    built = build_dialogue_examples(
+                        loaded[split], context_turns=config.window, n_demos=config.n_demos, **common
+                    )
+                else:
+                    built = build_examples(loaded[split], window=config.window, **common)
+                rows[split] += built
         if not rows[split]:
             cut = f" (only its first {config.max_dialogues} dialogues: max_dialogues)" if config.max_dialogues else ""
             raise ValueError(

@@ -72,7 +72,7 @@ def think_target(utt: Utterance) -> tuple[str | None, str]:
     return None, "none"
 
 
-def _context_line(turn: dict[str, Any]) -> str:
+def context_line(turn: dict[str, Any]) -> str:
     """A dialogue line as plain text (what a grounded rationale may quote), cues included."""
     cues = "; ".join(f"{kind}: {text}" for kind, text in turn["cues"].items())
     return f"{turn['speaker']}: {turn['text']}" + (f" [{cues}]" if cues else "")
@@ -196,6 +196,8 @@ def build_examples(
                 "text": utt.text,
                 "split": dialogue.split or "",
                 "task": template.task,
+                "unit": "utterance",
+                "targets": [],  # the dialogue unit's per-turn targets; an utterance row is its own target
                 "template": template.id,
                 "template_version": template.version,
                 "answer_format": template.answer_format,
@@ -203,7 +205,7 @@ def build_examples(
                 "n_history": kept_history,
                 "n_demos": kept_demos,
                 "prompt_tokens": tokens,
-                "context": "\n".join(_context_line(turn) for turn in shown),
+                "context": "\n".join(context_line(turn) for turn in shown),
                 "open_vocabulary": template.open_vocabulary,
                 "rationale": (utt.rationale or "") if template.task == "emotion" else "",
                 "clues": list(utt.clues or []) if template.task == "emotion" else [],

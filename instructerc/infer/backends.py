@@ -12,7 +12,7 @@ text, so the prediction rows are identical whatever the engine:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from instructerc.config import ConfigError, option
@@ -20,6 +20,7 @@ from instructerc.infer.scoring import LabelScores, Messages
 from instructerc.infer.structured import STRUCTURED, request_fields, row_constraint
 
 BACKENDS = ("transformers", "vllm", "openai")
+Bias = Mapping[str, float] | None  # a label-prior correction (calibration.py)
 Row = dict[str, Any]
 
 
@@ -84,7 +85,13 @@ class Backend(Protocol):
 
     def generate(self, rows: Sequence[Row], config: Any) -> list[str]: ...
 
-    def score(self, prompt: Messages, labels: Sequence[str], answer_format: str, config: Any) -> LabelScores: ...
+    def score(
+        self, prompt: Messages, labels: Sequence[str], answer_format: str, config: Any, bias: Bias = None
+    ) -> LabelScores: ...
+
+    def score_turns(
+        self, prompt: Messages, numbers: Sequence[int], labels: Sequence[str], config: Any, bias: Bias = None
+    ) -> list[LabelScores]: ...
 
     def close(self) -> None: ...
 
@@ -132,11 +139,28 @@ class TransformersBackend:
             top_p=config.top_p,
         )
 
-    def score(self, prompt: Messages, labels: Sequence[str], answer_format: str, config: Any) -> LabelScores:
+    def score(
+        self, prompt: Messages, labels: Sequence[str], answer_format: str, config: Any, bias: Bias = None
+    ) -> LabelScores:
         from instructerc.infer.scoring import score_labels
 
         return score_labels(
-            self.model, self.tokenizer, prompt, labels, answer_format, length_normalize=config.length_normalize
+            self.model,
+            self.tokenizer,
+            prompt,
+            labels,
+            answer_format,
+            length_normalize=config.length_normalize,
+            bias=bias,
+        )
+
+    def score_turns(
+        self, prompt: Messages, numbers: Sequence[int], labels: Sequence[str], config: Any, bias: Bias = None
+    ) -> list[LabelScores]:
+        from instructerc.infer.turn_scoring import score_turns
+
+        return score_turns(
+            self.model, self.tokenizer, prompt, numbers, labels, bias=bias, length_normalize=config.length_normalize
         )
 
     def close(self) -> None:

@@ -29,6 +29,15 @@ class _LabelOptions:
     )
     adapter: str | None = option("peft adapter folder loaded on top of --model", default=None)
     output: str | None = option("write the predictions as JSONL here (docs/predictions_format.md)", default=None)
+    template: str | None = option(
+        "prompt template (`instructerc ls prompts`); default: emotion with --labels, emotion_open_vocab without. "
+        "emotion_dialogue labels the whole conversation in one answer (for models trained on that unit)",
+        default=None,
+    )
+    mode: str = option("generate answers, or score each label (closed sets, transformers backend)", default="generate")
+    calibration: str | None = option(
+        "score mode: label-prior correction file, or `auto` (the model folder's calibration.json)", default=None
+    )
     window: int = option("dialogue history turns shown with each utterance", default=12)
     max_new_tokens: int = option("generation length limit", default=128)
     batch_size: int = option("prompts per generation batch", default=8)
@@ -78,7 +87,9 @@ def label_conversations(config: LabelConfig) -> list[dict[str, Any]]:
                 data_dir=str(source),
                 split="test",
                 label_set=config.labels or "unified",
-                template="emotion" if config.labels else "emotion_open_vocab",
+                template=config.template or ("emotion" if config.labels else "emotion_open_vocab"),
+                mode=config.mode,
+                calibration=config.calibration,
                 window=config.window,
                 n_demos=0,
                 max_new_tokens=config.max_new_tokens,

@@ -20,12 +20,14 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
+from instructerc.answer_format import render_turn_answers
 from instructerc.config import ConfigError, option
 from instructerc.infer.backends import Backend, EngineOptions, TransformersBackend, make_backend
+from instructerc.infer.calibration import load_calibration, resolve_calibration
 from instructerc.infer.scoring import LabelScores
-from instructerc.infer.sources import Row, example_id, load_built_rows, load_raw_rows
+from instructerc.infer.sources import Row, example_id, is_dialogue_row, load_built_rows, load_raw_rows, row_ids
 from instructerc.infer.writer import ResumableJsonlWriter
-from instructerc.parsing import ParsedOutput, label_set_from_list, parse_output
+from instructerc.parsing import ParsedOutput, label_set_from_list, parse_output, parse_turn_answers
 
 __all__ = ["PredictConfig", "PredictSummary", "TransformersBackend", "predict", "prediction_row"]
 
@@ -63,6 +65,11 @@ class _PredictOptions:
     length_normalize: bool = option(
         "score mode: divide log-likelihoods by token count before the softmax", default=False
     )
+    calibration: str | None = option(
+        "score mode: label-prior correction (`instructerc calibrate` output) added before the choice; `auto`: the "
+        "adapter's or model folder's calibration.json when there is one",
+        default=None,
+    )
     batch_size: int = option("prompts per generation batch (and per write)", default=8)
     max_new_tokens: int = option("generation length limit", default=128)
     do_sample: bool = option("sample instead of greedy decoding", default=False)
@@ -90,6 +97,9 @@ class PredictConfig(EngineOptions, _PredictOptions):  # this base order lists th
         if self.batch_size < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 0):
             raise ConfigError("batch_size and max_new_tokens must be >= 1 and limit >= 0")
         self.validate_engine(self.mode)
+        self.calibration = resolve_calibration(self.calibration, self.adapter or self.model)
+        if self.calibration and self.mode != "score":
+            raise ConfigError("calibration applies to --mode score (it shifts the label scores before the choice)")
 
     def tokenizer_source(self) -> str:
         """The adapter's folder when it saved a tokenizer (training may change it), else the base model's."""
@@ -153,29 +163,42 @@ def _label_set(row: Row) -> Any:
 
 
 def prediction_row(
-    row: Row, raw: str, config: PredictConfig, *, scores: LabelScores | None = None, backend: str = "transformers"
+    row: Row,
+    raw: str,
+    config: PredictConfig,
+    *,
+    scores: LabelScores | None = None,
+    backend: str = "transformers",
+    target: dict[str, Any] | None = None,
+    parsed: tuple[ParsedOutput, ParsedOutput] | None = None,
 ) -> dict[str, Any]:
-    """One predictions-JSONL row (docs/predictions_format.md) for a dataset row and the model's text."""
+    """One predictions-JSONL row (docs/predictions_format.md) for a dataset row and the model's text.
+
+    A dialogue-unit row gives one prediction row per `target` turn, with that turn's `parsed` (lenient, strict)
+    answers read from the whole completion `raw`; the rows look exactly like utterance rows."""
     open_vocab = bool(row.get("open_vocabulary"))
     if scores is not None:  # score mode: the argmax label, by construction an exact answer
         best = scores.best
         lenient = strict = ParsedOutput(best, (best,), None, True, None, True, best, False)
+    elif parsed is not None:
+        lenient, strict = parsed
     else:
         kwargs = {"open_vocabulary": open_vocab, "answer_format": row["answer_format"]}
         label_set = None if open_vocab else _label_set(row)
         lenient = parse_output(raw, label_set, mode="lenient", **kwargs)
         strict = parse_output(raw, label_set, mode="strict", **kwargs)
-    gold = row.get("label")
+    turn = target if target is not None else row
+    gold = turn.get("label") or None
     return {
-        "id": example_id(row),
+        "id": example_id(row, target),
         "split": row["split"],
         "dialogue_id": row["dialogue_id"],
-        "turn": row["turn"],
+        "turn": turn["turn"],
         "task": row["task"],
-        "speaker": row["speaker"],
-        "text": row["text"],
+        "speaker": turn["speaker"],
+        "text": turn["text"],
         "gold": gold,
-        "gold_labels": list(row.get("labels") or ([gold] if gold else [])),
+        "gold_labels": [gold] if target is not None and gold else list(row.get("labels") or ([gold] if gold else [])),
         "label_set": list(row["label_set"]),
         "open_vocabulary": open_vocab,
         "predicted": lenient.label,
@@ -188,38 +211,88 @@ def prediction_row(
         "well_formed": strict.well_formed,
         "probabilities": scores.probabilities if scores is not None else None,
         "context": row.get("context") or "",
-        "reference_rationale": row.get("rationale") or None,
-        "reference_clues": list(row.get("clues") or []),
+        "reference_rationale": (row.get("rationale") or None) if target is None else None,
+        "reference_clues": list(row.get("clues") or []) if target is None else [],
         "model": config.model,
         "adapter": config.adapter,
         "template": row.get("template"),
+        "unit": row.get("unit") or "utterance",
         "mode": config.mode,
         "backend": backend,
+        "calibration": config.calibration,
     }
+
+
+def _dialogue_rows(
+    row: Row, raw: str, config: PredictConfig, backend: str, scores: list[LabelScores] | None = None
+) -> list[dict[str, Any]]:
+    """The per-turn prediction rows of one dialogue-unit row: from its label-slot scores, or its parsed text."""
+    targets = row["targets"]
+    if scores is not None:
+        return [
+            prediction_row(row, raw, config, scores=s, backend=backend, target=t)
+            for t, s in zip(targets, scores, strict=True)
+        ]
+    numbers, label_set = [t["number"] for t in targets], _label_set(row)
+    lenient = parse_turn_answers(raw, numbers, label_set, mode="lenient")
+    strict = parse_turn_answers(raw, numbers, label_set, mode="strict")
+    return [
+        prediction_row(row, raw, config, backend=backend, target=t, parsed=(a, b))
+        for t, a, b in zip(targets, lenient, strict, strict=True)
+    ]
+
+
+def rows_from_texts(
+    rows: list[Row], texts: list[str], config: PredictConfig, backend: str = "transformers"
+) -> list[dict[str, Any]]:
+    """The prediction rows of generated texts: one per utterance row, one per target turn of a dialogue row.
+    Everything that reads generations (predict, training's dev scores) goes through here."""
+    out = []
+    for row, text in zip(rows, texts, strict=True):
+        if is_dialogue_row(row):
+            out += _dialogue_rows(row, text, config, backend)
+        else:
+            out.append(prediction_row(row, text, config, backend=backend))
+    return out
+
+
+def generation_budget(rows: list[Row], max_new_tokens: int) -> int:
+    """`max_new_tokens`, raised for dialogue rows to what every asked turn's line needs (~6 tokens a turn):
+    a cap below it would cut the last turns off and count them as missing."""
+    turns = max((len(row["targets"]) for row in rows if is_dialogue_row(row)), default=0)
+    return max(max_new_tokens, 6 * turns + 8)
 
 
 def _predict_batch(batch: list[Row], backend: Backend, config: PredictConfig) -> list[dict[str, Any]]:
     if config.mode == "generate":
-        texts = backend.generate(batch, config)
-        return [prediction_row(row, text, config, backend=backend.name) for row, text in zip(batch, texts, strict=True)]
+        budget = generation_budget(batch, config.max_new_tokens)
+        texts = backend.generate(batch, dataclasses.replace(config, max_new_tokens=budget))
+        return rows_from_texts(batch, texts, config, backend.name)
     out = []
+    bias = load_calibration(config.calibration) if config.calibration else None
     for row in batch:  # one prompt at a time: its forward pass dominates, and batching would cost exactness
         if row.get("open_vocabulary"):
             raise ValueError(f"score mode needs a closed label set; {example_id(row)} is open vocabulary")
-        scores = backend.score(row["prompt"], row["label_set"], row["answer_format"], config)
+        if is_dialogue_row(row):
+            numbers = [t["number"] for t in row["targets"]]
+            turn_scores = backend.score_turns(row["prompt"], numbers, row["label_set"], config, bias=bias)
+            answer = render_turn_answers([(n, s.best) for n, s in zip(numbers, turn_scores, strict=True)])
+            out += _dialogue_rows(row, answer, config, backend.name, scores=turn_scores)
+            continue
+        scores = backend.score(row["prompt"], row["label_set"], row["answer_format"], config, bias=bias)
         out.append(prediction_row(row, scores.best, config, scores=scores, backend=backend.name))
     return out
 
 
 # The fields of a row that say what produced it: resuming must not mix two models (or modes) in one file.
-PRODUCER_FIELDS = ("mode", "model", "adapter", "backend")
+PRODUCER_FIELDS = ("mode", "model", "adapter", "backend", "calibration")
 
 
 def _check_same_run(writer: ResumableJsonlWriter, config: PredictConfig) -> None:
     if writer.first_row is None:
         return
     before = {k: writer.first_row.get(k) for k in PRODUCER_FIELDS}
-    now = {"mode": config.mode, "model": config.model, "adapter": config.adapter, "backend": config.backend}
+    now = {k: getattr(config, k) for k in PRODUCER_FIELDS}
     if before != now:
         changed = ", ".join(f"{k} {before[k]!r} -> {now[k]!r}" for k in PRODUCER_FIELDS if before[k] != now[k])
         raise ValueError(
@@ -235,13 +308,14 @@ def predict(config: PredictConfig, backend: Backend | None = None) -> PredictSum
     rows = load_examples(config)
     with ResumableJsonlWriter(config.output) as writer:
         _check_same_run(writer, config)
-        pending, seen = [], set()
+        pending, seen, skipped = [], set(), 0
         for row in rows:
-            row_id = example_id(row)
-            if not writer.done(row_id) and row_id not in seen:
-                seen.add(row_id)
+            ids = row_ids(row)  # a dialogue-unit row predicts several turns: it is done when all of them are
+            new = [i for i in ids if not writer.done(i) and i not in seen]
+            skipped += len(ids) - len(new)
+            if new:
+                seen.update(new)
                 pending.append(row)
-        skipped = len(rows) - len(pending)
         written = invalid = 0
         predict_started = time.perf_counter()
         if pending:
@@ -255,7 +329,7 @@ def predict(config: PredictConfig, backend: Backend | None = None) -> PredictSum
                 with tqdm(total=len(pending), desc="predict", unit="utt", disable=not config.show_progress) as bar:
                     for start in range(0, len(pending), config.batch_size):
                         batch = pending[start : start + config.batch_size]
-                        out = _predict_batch(batch, backend, config)
+                        out = [r for r in _predict_batch(batch, backend, config) if not writer.done(r["id"])]
                         written += writer.append(out)
                         invalid += sum(not r["valid"] for r in out)
                         bar.update(len(batch))

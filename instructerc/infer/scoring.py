@@ -19,7 +19,7 @@ probability); `length_normalize` divides each log-likelihood by its token count 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,12 @@ class LabelScores:
     log_likelihoods: list[float]  # summed token log-probs of each label's completion (eos included)
     n_tokens: list[int]
     probabilities: dict[str, float]  # softmax over the label set (see module doc)
+    chosen: str | None = None  # the label picked after a calibration bias, when one was applied
 
     @property
     def best(self) -> str:
-        return max(self.probabilities, key=self.probabilities.__getitem__)
+        """The predicted label: the most probable one, or the calibrated choice."""
+        return self.chosen or max(self.probabilities, key=self.probabilities.__getitem__)
 
 
 def candidate_text(label: str, answer_format: str) -> str:
@@ -70,42 +72,52 @@ def cached_log_likelihoods(model: Any, prompt: list[int], candidates: list[list[
     """Sum of log p(candidate tokens | prompt) for every candidate: one prompt pass, one batched suffix pass."""
     import torch
 
-    device = model.device
     shared = _common_prefix(candidates)
     context = prompt + candidates[0][:shared]
     with torch.inference_mode():
         # Keep logits for the positions predicting the shared tokens and the first token of each suffix only.
-        out = model(input_ids=torch.tensor([context], device=device), use_cache=True, logits_to_keep=shared + 1)
+        out = model(input_ids=torch.tensor([context], device=model.device), use_cache=True, logits_to_keep=shared + 1)
         head = torch.log_softmax(out.logits[0].float(), dim=-1)  # (shared + 1, vocab)
         shared_ll = float(head[torch.arange(shared), torch.tensor(candidates[0][:shared])].sum()) if shared else 0.0
         suffixes = [c[shared:] for c in candidates]
-        totals = [shared_ll + float(head[-1, s[0]]) for s in suffixes]
-        width = max(len(s) for s in suffixes) - 1  # the last token of a suffix is only ever predicted, never fed
-        if width == 0:
-            return totals
-        k = len(suffixes)
-        cache = out.past_key_values
-        cache.batch_repeat_interleave(k)  # the same prompt cache for each of the k rows
-        inputs = torch.zeros((k, width), dtype=torch.long, device=device)
-        mask = torch.zeros((k, width), dtype=torch.long, device=device)
-        for i, s in enumerate(suffixes):
-            inputs[i, : len(s) - 1] = torch.tensor(s[:-1])
-            mask[i, : len(s) - 1] = 1
-        attention = torch.cat([torch.ones((k, len(context)), dtype=torch.long, device=device), mask], dim=1)
-        positions = torch.arange(len(context), len(context) + width, device=device).expand(k, width)
-        logits = model(
-            input_ids=inputs,
-            attention_mask=attention,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-        ).logits
-        logp = torch.log_softmax(logits.float(), dim=-1)  # (k, width, vocab): candidate positions only
-        for i, s in enumerate(suffixes):
-            if len(s) == 1:
-                continue  # a one-token suffix was scored from the prompt pass alone
-            targets = torch.tensor(s[1:], dtype=torch.long, device=device)
-            totals[i] += float(logp[i, torch.arange(len(s) - 1, device=device), targets].sum())
+        totals = suffix_log_likelihoods(model, out.past_key_values, len(context), head[-1], suffixes)
+    return [shared_ll + t for t in totals]
+
+
+def suffix_log_likelihoods(
+    model: Any, cache: Any, context_len: int, head: Any, suffixes: list[list[int]]
+) -> list[float]:
+    """log p(suffix | context) for each suffix, given the context's KV `cache` (consumed: it is repeated in place)
+    and `head`, the log-probabilities the context's last position gives the next token."""
+    import torch
+
+    device = model.device
+    totals = [float(head[s[0]]) for s in suffixes]
+    width = max(len(s) for s in suffixes) - 1  # the last token of a suffix is only ever predicted, never fed
+    if width == 0:
+        return totals
+    k = len(suffixes)
+    cache.batch_repeat_interleave(k)  # the same context cache for each of the k rows
+    inputs = torch.zeros((k, width), dtype=torch.long, device=device)
+    mask = torch.zeros((k, width), dtype=torch.long, device=device)
+    for i, s in enumerate(suffixes):
+        inputs[i, : len(s) - 1] = torch.tensor(s[:-1])
+        mask[i, : len(s) - 1] = 1
+    attention = torch.cat([torch.ones((k, context_len), dtype=torch.long, device=device), mask], dim=1)
+    positions = torch.arange(context_len, context_len + width, device=device).expand(k, width)
+    logits = model(
+        input_ids=inputs,
+        attention_mask=attention,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (k, width, vocab): candidate positions only
+    for i, s in enumerate(suffixes):
+        if len(s) == 1:
+            continue  # a one-token suffix was scored from the context's last position alone
+        targets = torch.tensor(s[1:], dtype=torch.long, device=device)
+        totals[i] += float(logp[i, torch.arange(len(s) - 1, device=device), targets].sum())
     return totals
 
 
@@ -138,8 +150,11 @@ def score_labels(
     answer_format: str,
     *,
     length_normalize: bool = False,
+    bias: Mapping[str, float] | None = None,
 ) -> LabelScores:
-    """Log-likelihood of every label's answer to one chat prompt, and a distribution over the labels."""
+    """Log-likelihood of every label's answer to one chat prompt, and a distribution over the labels.
+
+    `bias` (a label-prior correction, `calibration.py`) shifts the choice, not the reported probabilities."""
     labels = list(dict.fromkeys(labels))
     if not labels:
         raise ValueError("score mode needs a non-empty label set")
@@ -148,4 +163,5 @@ def score_labels(
     lengths = [len(c) for c in candidates]
     logits = [ll / n for ll, n in zip(lls, lengths, strict=True)] if length_normalize else lls
     probs = softmax(logits)
-    return LabelScores(labels, lls, lengths, dict(zip(labels, probs, strict=True)))
+    chosen = max(labels, key=lambda label: logits[labels.index(label)] + bias.get(label, 0.0)) if bias else None
+    return LabelScores(labels, lls, lengths, dict(zip(labels, probs, strict=True)), chosen)

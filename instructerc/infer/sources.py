@@ -79,6 +79,18 @@ def load_raw_rows(
     return rows
 
 
-def example_id(row: Row) -> str:
-    """The prediction id of a dataset row (docs/predictions_format.md)."""
-    return f"{row['split']}/{row['dialogue_id']}/{row['turn']}/{row['task']}"
+def example_id(row: Row, target: dict[str, Any] | None = None) -> str:
+    """The prediction id of a dataset row, or of one target turn of a dialogue-unit row
+    (docs/predictions_format.md): the same id whichever unit predicted the utterance."""
+    turn = target["turn"] if target is not None else row["turn"]
+    return f"{row['split']}/{row['dialogue_id']}/{turn}/{row['task']}"
+
+
+def is_dialogue_row(row: Row) -> bool:
+    """A dialogue-unit row: one prompt, several target turns."""
+    return row.get("unit") == "dialogue"
+
+
+def row_ids(row: Row) -> list[str]:
+    """The prediction ids a dataset row produces: one per target turn of a dialogue-unit row, else its own."""
+    return [example_id(row, t) for t in row["targets"]] if is_dialogue_row(row) else [example_id(row)]

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from instructerc.answer_format import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+from instructerc.answer_format import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, turn_prefix
 
 Structured = Literal["none", "answer_format", "choice", "json"]
 STRUCTURED: tuple[str, ...] = ("none", "answer_format", "choice", "json")
@@ -63,8 +63,33 @@ def constraint(
     return {"regex": re.escape(THINK_OPEN) + rf"[^<>]{{1,{room}}}" + re.escape(THINK_CLOSE) + tagged}
 
 
+def turn_constraint(kind: str, labels: Sequence[str], numbers: Sequence[int]) -> dict[str, Any] | None:
+    """The spec of a dialogue-unit answer: exactly the asked "k: label" lines (`answer_format`), or a JSON object
+    with one enum per asked turn (`json`, keys are the turn numbers); `choice` cannot hold several turns."""
+    if kind == "none":
+        return None
+    if kind == "choice":
+        raise ValueError("structured choice is one label; a dialogue-unit answer has one per turn (use answer_format)")
+    if kind == "json":
+        properties = {str(n): {"type": "string", "enum": list(labels)} for n in numbers}
+        return {
+            "json": {
+                "type": "object",
+                "properties": properties,
+                "required": list(properties),
+                "additionalProperties": False,
+            }
+        }
+    if kind not in STRUCTURED:
+        raise ValueError(f"structured: unknown {kind!r} (expected one of {', '.join(STRUCTURED)})")
+    lines = [re.escape(turn_prefix(n, first=k == 0)) + " " + _alternatives(labels) for k, n in enumerate(numbers)]
+    return {"regex": "".join(lines)}
+
+
 def row_constraint(kind: str, row: dict[str, Any], max_new_tokens: int) -> dict[str, Any] | None:
     """The spec for one dataset row (its label set, answer format and open-vocabulary flag)."""
+    if row.get("unit") == "dialogue":
+        return turn_constraint(kind, row["label_set"], [t["number"] for t in row["targets"]])
     return constraint(
         kind, row["label_set"], row["answer_format"], max_new_tokens, bool(row.get("open_vocabulary", False))
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from instructerc.answer_format import OPEN_VOCAB_SEPARATOR, render_answer
 from instructerc.labels import LabelSet
 from instructerc.parsing.closed_set import read_closed_answer, read_untagged_closed
 from instructerc.parsing.open_vocab import read_open, read_open_answer, read_untagged_open
+from instructerc.parsing.result import ParsedOutput
 from instructerc.parsing.text import (
     _ANSWER_CLOSE,
     _ANSWER_OPEN,
@@ -30,18 +30,7 @@ from instructerc.parsing.text import (
     label_mentions,
     label_set_from_list,
 )
-
-
-@dataclass(frozen=True)
-class ParsedOutput:
-    label: str | None  # closed set: the set's spelling; open vocabulary: the words joined like the gold `label`
-    labels: tuple[str, ...]  # open vocabulary: cleaned words; closed set: (label,) or ()
-    rationale: str | None  # the think block's content (stripped), None when there is none
-    valid: bool
-    reason: str | None  # why invalid: a stable code, optionally ": detail"
-    well_formed: bool  # the strict format of the answer format, nothing but whitespace outside the tags
-    answer_text: str | None  # the raw answer text that was read
-    lenient: bool  # the label came from a lenient fallback, not from an answer tag
+from instructerc.parsing.turns import parse_turn_answers
 
 
 def _split_think(text: str) -> tuple[str | None, str]:
@@ -197,4 +186,5 @@ __all__ = [
     "label_set_from_list",
     "parse_many",
     "parse_output",
+    "parse_turn_answers",
 ]

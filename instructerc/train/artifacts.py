@@ -55,12 +55,13 @@ def sharded_run(config: Any) -> bool:
 
 
 def dev_scores(model: Any, tokenizer: Any, config: Any) -> dict[str, float]:
-    """Generate answers for up to `dev_eval_samples` emotion examples of eval_split and score them."""
+    """Generate answers for up to `dev_eval_samples` emotion examples of eval_split and score them, reading the
+    answers exactly as `predict` does (the row's answer format; one row per turn of a dialogue-unit example)."""
     from datasets import load_from_disk
 
     from instructerc.eval.metrics import closed_set_scores
     from instructerc.infer.generation import generate_chat
-    from instructerc.parsing import label_set_from_list, parse_output
+    from instructerc.infer.predict import PredictConfig, generation_budget, rows_from_texts
 
     if config.dev_eval_samples <= 0:
         return {}
@@ -72,18 +73,21 @@ def dev_scores(model: Any, tokenizer: Any, config: Any) -> dict[str, float]:
     data = data.filter(lambda row: row["task"] == "emotion" and row["label"] is not None)
     if len(data) == 0:
         return {}
-    data = data.select(range(min(config.dev_eval_samples, len(data))))
+    rows = data.select(range(min(config.dev_eval_samples, len(data)))).to_list()
+    for row in rows:
+        row["split"] = row["split"] or config.eval_split
     texts = generate_chat(
         model,
         tokenizer,
-        data["prompt"],
-        max_new_tokens=config.dev_max_new_tokens,
+        [row["prompt"] for row in rows],
+        max_new_tokens=generation_budget(rows, config.dev_max_new_tokens),
         batch_size=config.per_device_eval_batch_size,
     )
-    label_set = label_set_from_list(tuple(data[0]["label_set"]))
-    predicted = [parse_output(text, label_set).label for text in texts]
-    scores = closed_set_scores(data["label"], predicted, label_set.labels)
-    scores["well_formed_rate"] = sum(parse_output(t, label_set).well_formed for t in texts) / len(texts)
+    predictions = rows_from_texts(rows, texts, PredictConfig(output="-", dataset_dir=str(config.dataset_dir)))
+    scores = closed_set_scores(
+        [p["gold"] for p in predictions], [p["predicted"] for p in predictions], rows[0]["label_set"]
+    )
+    scores["well_formed_rate"] = sum(p["well_formed"] for p in predictions) / len(predictions)
     return scores
 
 

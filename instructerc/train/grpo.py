@@ -28,7 +28,17 @@ from instructerc.train.sft import load_split, peft_config_from
 
 logger = logging.getLogger(__name__)
 # Columns the built-in rewards read (some optionally); `reward_columns` adds what each configured reward requires.
-REWARD_COLUMNS = ("prompt", "label", "labels", "label_set", "context", "task", "answer_format", "open_vocabulary")
+REWARD_COLUMNS = (
+    "prompt",
+    "label",
+    "labels",
+    "label_set",
+    "context",
+    "task",
+    "answer_format",
+    "open_vocabulary",
+    "targets",
+)
 
 
 class PreflightError(ValueError):
@@ -123,7 +133,7 @@ def check_model_answers(model: Any, tokenizer: Any, data: Any, config: GRPOTrain
     None where it is skipped (processes other than the main one, sharded FSDP / ZeRO-3 runs).
     """
     from instructerc.infer.generation import generate_chat
-    from instructerc.parsing import label_set_from_list, parse_output
+    from instructerc.infer.predict import PredictConfig, rows_from_texts
 
     n = min(config.preflight_samples, len(data))
     if n == 0:
@@ -136,10 +146,12 @@ def check_model_answers(model: Any, tokenizer: Any, data: Any, config: GRPOTrain
         model.to(device)
     sample = data.select(range(n))
     texts = generate_chat(model, tokenizer, sample["prompt"], max_new_tokens=config.max_completion_length)
-    valid = sum(
-        parse_output(t, label_set_from_list(tuple(row["label_set"])), answer_format=row["answer_format"]).valid
-        for t, row in zip(texts, sample, strict=True)
-    )
+    # Read exactly as predict reads answers (answer format, open vocabulary, speaker names, dialogue turns).
+    # GRPO keeps only the reward columns: the id fields a prediction row also carries get placeholders.
+    placeholders = {"split": config.train_split, "dialogue_id": "", "turn": 0, "speaker": "", "text": ""}
+    rows = [placeholders | {k: v for k, v in row.items() if v is not None} for row in sample.to_list()]
+    predictions = rows_from_texts(rows, texts, PredictConfig(output="-", dataset_dir=str(config.dataset_dir)))
+    valid = sum(p["valid"] for p in predictions) * n / max(len(predictions), 1)
     if valid == 0:
         logger.warning(
             "the starting model gave no parsable answer on %d sample prompts: every reward will be 0 and "

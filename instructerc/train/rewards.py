@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from instructerc.labels import LabelSet, clean_word, concept_of
-from instructerc.parsing import ParsedOutput, clean_answer, label_set_from_list, parse_output
+from instructerc.parsing import ParsedOutput, clean_answer, label_set_from_list, parse_output, parse_turn_answers
 from instructerc.registry import resolve_dotted
 from instructerc.train.grounding import grounding
 
@@ -55,24 +55,54 @@ def _row_label_set(value: Any, task: Any) -> LabelSet | None:
     return label_set_from_list(tuple(value), exact=task == "speaker")
 
 
+def _turn_parses(
+    completions: Sequence[Any], kwargs: dict[str, Any], mode: str = "lenient"
+) -> list[list[ParsedOutput] | None]:
+    """Per-turn answers of dialogue-unit rows (answer format `turn_labels`, needs the `targets` column); None for
+    every other row. Dialogue rewards average over the asked turns."""
+    n = len(completions)
+    rows = zip(completions, *(_column(kwargs, c, n) for c in ("label_set", "answer_format", "targets")), strict=True)
+    out: list[list[ParsedOutput] | None] = []
+    for completion, label_set, answer_format, targets in rows:
+        if answer_format != "turn_labels":
+            out.append(None)
+            continue
+        if not targets:
+            raise ValueError("dialogue-unit rewards need the dataset's `targets` column")
+        numbers = [t["number"] for t in targets]
+        out.append(parse_turn_answers(completion_text(completion), numbers, _row_label_set(label_set, None), mode=mode))
+    return out
+
+
 def _parse_rows(completions: Sequence[Any], kwargs: dict[str, Any], mode: str = "lenient") -> list[ParsedOutput]:
-    """Parse every completion with its row's label set, task, answer format and open-vocabulary flag."""
+    """Parse every completion with its row's label set, task, answer format and open-vocabulary flag. A
+    dialogue-unit row reads as one answer: valid and well formed when every asked turn is (no rationale)."""
     n = len(completions)
     rows = zip(
         completions,
         *(_column(kwargs, c, n) for c in ("label_set", "task", "answer_format", "open_vocabulary")),
+        _turn_parses(completions, kwargs, mode) if "targets" in kwargs else [None] * n,
         strict=True,
     )
-    return [
-        parse_output(
-            completion_text(completion),
-            _row_label_set(label_set, task),
-            mode=mode,
-            open_vocabulary=bool(open_vocabulary),
-            answer_format=answer_format or "think_answer",
+    parsed = []
+    for completion, label_set, task, answer_format, open_vocabulary, turns in rows:
+        if answer_format == "turn_labels":
+            if turns is None:
+                raise ValueError("dialogue-unit rewards need the dataset's `targets` column")
+            valid, formed = all(t.valid for t in turns), all(t.well_formed for t in turns)
+            reason = None if valid else next(t.reason for t in turns if not t.valid)
+            parsed.append(ParsedOutput(None, (), None, valid, reason, formed, None, False))
+            continue
+        parsed.append(
+            parse_output(
+                completion_text(completion),
+                _row_label_set(label_set, task),
+                mode=mode,
+                open_vocabulary=bool(open_vocabulary),
+                answer_format=answer_format or "think_answer",
+            )
         )
-        for completion, label_set, task, answer_format, open_vocabulary in rows
-    ]
+    return parsed
 
 
 def _concepts(words: Sequence[str]) -> set[str]:
@@ -95,6 +125,8 @@ class LabelAccuracyReward:
     def __call__(self, completions: list, label: list, label_set: list, **kwargs: Any) -> list[float | None]:
         kwargs = {**kwargs, "label_set": label_set}
         n = len(completions)
+        if "targets" in kwargs and any(f == "turn_labels" for f in _column(kwargs, "answer_format", n)):
+            return self._per_turn(completions, kwargs)
         parsed = _parse_rows(completions, kwargs, self.mode)
         golds, gold_lists = _column({"label": label}, "label", n), _column(kwargs, "labels", n)
         row_sets = zip(_column(kwargs, "label_set", n), _column(kwargs, "task", n), strict=True)
@@ -117,6 +149,28 @@ class LabelAccuracyReward:
                 scores.append(1.0 if exact else float(self.synonym_credit))
         return scores
 
+    def _per_turn(self, completions: list, kwargs: dict[str, Any]) -> list[float | None]:
+        """Dialogue-unit rows: the mean over asked turns of the utterance score (1, synonym credit or 0)."""
+        n = len(completions)
+        scores: list[float | None] = []
+        turn_rows = _turn_parses(completions, kwargs, self.mode)
+        for turns, targets, label_set in zip(
+            turn_rows, _column(kwargs, "targets", n), _column(kwargs, "label_set", n), strict=True
+        ):
+            if turns is None:
+                raise ValueError("a batch mixes dialogue-unit rows with others; build one unit per dataset")
+            ls = _row_label_set(label_set, None)
+            per_turn = []
+            for p, target in zip(turns, targets, strict=True):
+                gold = (ls.normalize(target["label"]) if ls is not None else None) or target["label"]
+                if not p.valid or p.label != gold:
+                    per_turn.append(0.0)
+                else:
+                    exact = clean_answer(p.answer_text or "") == clean_word(p.label or "")
+                    per_turn.append(1.0 if exact else float(self.synonym_credit))
+            scores.append(sum(per_turn) / len(per_turn) if per_turn else None)
+        return scores
+
 
 label_accuracy_reward = LabelAccuracyReward()
 
@@ -127,8 +181,16 @@ def format_reward(completions: list, **kwargs: Any) -> list[float | None]:
 
 
 def label_in_set_reward(completions: list, label_set: list, **kwargs: Any) -> list[float | None]:
-    """1.0 when a (lenient) answer can be read and it is a label of the row's set, else 0.0."""
-    return [1.0 if p.valid else 0.0 for p in _parse_rows(completions, {**kwargs, "label_set": label_set})]
+    """1.0 when a (lenient) answer can be read and it is a label of the row's set, else 0.0; dialogue-unit rows:
+    the share of asked turns with such an answer."""
+    kwargs = {**kwargs, "label_set": label_set}
+    turns = _turn_parses(completions, kwargs) if "targets" in kwargs else [None] * len(completions)
+    return [
+        (sum(p.valid for p in per_turn) / len(per_turn) if per_turn else 0.0)
+        if per_turn is not None
+        else (1.0 if p.valid else 0.0)
+        for p, per_turn in zip(_parse_rows(completions, kwargs), turns, strict=True)
+    ]
 
 
 def rationale_grounding_reward(completions: list, context: list, **kwargs: Any) -> list[float | None]:
@@ -145,8 +207,9 @@ def rationale_grounding_reward(completions: list, context: list, **kwargs: Any) 
         strict=True,
     )
     scores: list[float | None] = []
-    for p, ctx, gold, label_set, task, open_vocabulary in rows:
-        if ctx is None:
+    formats = _column(kwargs, "answer_format", n)
+    for (p, ctx, gold, label_set, task, open_vocabulary), answer_format in zip(rows, formats, strict=True):
+        if ctx is None or answer_format == "turn_labels":  # dialogue-unit answers carry no rationale
             scores.append(None)
         elif not p.rationale:
             scores.append(0.0)
