@@ -162,18 +162,19 @@ def test_grpo_from_the_sft_adapter_logs_every_reward_and_trains(sft_dir, dataset
 
 def test_qlora_step(dataset_dir, tmp_path, monkeypatch):
     import bitsandbytes as bnb
-    import trl
 
+    from instructerc.train import completion_loss
     from instructerc.train.sft import run_sft
 
     trained = []
 
-    class RecordingSFTTrainer(trl.SFTTrainer):
+    class RecordingSFTTrainer(completion_loss.CompletionLossSFTTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trained.append(self.model)
 
-    monkeypatch.setattr(trl, "SFTTrainer", RecordingSFTTrainer)  # run_sft imports it from trl when it runs
+    # run_sft imports its trainer class from this module when it runs
+    monkeypatch.setattr(completion_loss, "CompletionLossSFTTrainer", RecordingSFTTrainer)
 
     config = load_config(
         SFTTrainConfig,
