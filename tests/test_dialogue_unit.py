@@ -206,8 +206,10 @@ def test_turn_scores_equal_a_full_forward_per_slot(backend, count_tokens):
         assert sum(got.probabilities.values()) == pytest.approx(1.0)
 
 
-def test_turn_pieces_tokenize_like_the_whole_completion(tokenizer):
-    prefixes, newline = turn_pieces(tokenizer, [1, 2, 10, 11], MELD.labels)
+def test_turn_pieces_tokenize_like_the_training_text(tokenizer):
+    messages = [{"role": "user", "content": "Label these."}]
+    prompt, prefixes, newline = turn_pieces(tokenizer, messages, [1, 2, 10, 11], MELD.labels)
+    assert prompt == prompt_ids(tokenizer, messages)
     assert tokenizer.decode(prefixes[2]) == "10:" and tokenizer.decode([newline]) == "\n"
 
 
@@ -382,3 +384,80 @@ def test_dialogue_unit_train_predict_evaluate(tmp_path):
     assert {r["calibration"] for r in read_jsonl(calibrated)} == {str(calibration)}
     assert main(["evaluate", "--predictions", str(calibrated), "--output_dir", str(tmp_path / "eval")]) == 0
     assert (tmp_path / "eval" / "report.md").is_file()
+
+
+def test_label_a_transcript_with_the_dialogue_unit(tmp_path, capsys):
+    from instructerc.cli import main
+
+    chat = tmp_path / "chat.txt"
+    chat.write_text("Ana: I finally got the job!\nBen: No way, that is amazing!\nAna: I start Monday.\n")
+    out = tmp_path / "labels.jsonl"
+    argv = [
+        "label",
+        "--input",
+        str(chat),
+        "--labels",
+        "meld",
+        "--template",
+        "emotion_dialogue",
+        "--mode",
+        "score",
+        "--threads",
+        "1",
+        "--no-show_progress",
+        "--output",
+        str(out),
+    ]
+    assert main(argv) == 0
+    rows = read_jsonl(out)
+    assert [r["text"] for r in rows] == ["I finally got the job!", "No way, that is amazing!", "I start Monday."]
+    assert all(r["unit"] == "dialogue" and r["valid"] and r["predicted"] in MELD.labels for r in rows)
+    assert "I start Monday." in capsys.readouterr().out
+
+
+def test_stages_that_keep_few_columns_still_read_dialogue_rows_per_turn():
+    """GRPO keeps only reward columns: a row without `unit` is still read per turn (answer format), and a
+    reward batch may mix dialogue rows with utterance rows."""
+    from instructerc.infer.predict import rows_from_texts
+    from instructerc.train.rewards import label_accuracy_reward
+
+    targets = [
+        {"turn": 0, "number": 1, "speaker": "A", "text": "hi", "label": "joy"},
+        {"turn": 1, "number": 2, "speaker": "B", "text": "yo", "label": None},
+    ]
+    row = {
+        "prompt": [],
+        "label_set": list(MELD.labels),
+        "answer_format": "turn_labels",
+        "targets": targets,
+        "task": "emotion",
+        "split": "train",
+        "dialogue_id": "d",
+    }
+    rows = rows_from_texts([row], ["1: joy\n2: anger"], PredictConfig(output="-", dataset_dir="-"))
+    assert [(r["turn"], r["predicted"], r["gold_labels"]) for r in rows] == [(0, "joy", ["joy"]), (1, "anger", [])]
+    mixed = label_accuracy_reward(
+        ["1: joy\n2: anger", "<answer>Ross</answer>"],
+        label=["1: joy\n2: anger", "Ross"],
+        label_set=[list(MELD.labels), ["Ross", "Rachel"]],
+        answer_format=["turn_labels", "answer_only"],
+        targets=[[t | {"label": "joy"} for t in targets], []],
+        task=["emotion", "speaker"],
+    )
+    assert mixed == [0.5, 1.0]
+
+
+def test_calibration_refuses_rows_it_cannot_fit(tmp_path):
+    import json
+
+    from instructerc.config import ConfigError
+    from instructerc.eval.calibration import CalibrateConfig, run_calibrate
+
+    rows = [
+        {"id": "a", "dialogue_id": "d", "gold": "joy", "probabilities": {"joy": 0.6, "neutral": 0.4}},
+        {"id": "b", "dialogue_id": "d", "gold": "anger", "probabilities": {"joy": 0.6, "neutral": 0.4}},
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ConfigError, match="row b has gold 'anger'"):
+        run_calibrate(CalibrateConfig(predictions=str(path), output=str(tmp_path / "c.json")))

@@ -37,6 +37,16 @@ class CalibrateConfig:
             raise ConfigError(f"predictions: {self.predictions} does not exist")
 
 
+def _check_rows(rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Every row scored over one label set that holds its gold label; otherwise offsets would mean nothing."""
+    labels = set(rows[0]["probabilities"])
+    for row in rows:
+        if set(row["probabilities"]) != labels:
+            raise ConfigError(f"{path}: row {row.get('id')} was scored over another label set; calibrate one set")
+        if row["gold"] not in labels:
+            raise ConfigError(f"{path}: row {row.get('id')} has gold {row['gold']!r}, not in {sorted(labels)}")
+
+
 def _matrix(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(log-probabilities N x K, gold index N, labels) of score-mode rows with a gold label."""
     labels = list(rows[0]["probabilities"])
@@ -101,6 +111,7 @@ def run_calibrate(config: CalibrateConfig) -> dict[str, Any]:
         raise ConfigError(f"{config.predictions}: calibration needs score-mode rows with gold labels and probabilities")
     if any(r.get("calibration") for r in rows):
         raise ConfigError(f"{config.predictions}: these predictions were already calibrated; predict without it")
+    _check_rows(rows, config.predictions)
     logp, gold, labels = _matrix(rows)
     bias = fit_bias(logp, gold)
     k = len(labels)

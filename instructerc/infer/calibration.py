@@ -36,7 +36,7 @@ def load_calibration(path: str) -> dict[str, float]:
     except (OSError, ValueError) as err:
         raise ConfigError(f"calibration: cannot read {path}: {err}") from err
     bias = data.get("bias") if isinstance(data, dict) else None
-    if data.get("kind") != KIND or not isinstance(bias, dict):
+    if not isinstance(data, dict) or data.get("kind") != KIND or not isinstance(bias, dict):
         raise ConfigError(f"calibration: {path} is not a calibration file (expected kind {KIND!r} and a bias map)")
     if not all(isinstance(v, int | float) for v in bias.values()):
         raise ConfigError(f"calibration: {path}: every bias must be a number")

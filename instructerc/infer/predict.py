@@ -97,6 +97,8 @@ class PredictConfig(EngineOptions, _PredictOptions):  # this base order lists th
         if self.batch_size < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 0):
             raise ConfigError("batch_size and max_new_tokens must be >= 1 and limit >= 0")
         self.validate_engine(self.mode)
+        if self.calibration == "auto" and self.mode != "score":
+            self.calibration = None  # auto: a correction when there is one to apply; generation has none
         self.calibration = resolve_calibration(self.calibration, self.adapter or self.model)
         if self.calibration and self.mode != "score":
             raise ConfigError("calibration applies to --mode score (it shifts the label scores before the choice)")
@@ -198,7 +200,9 @@ def prediction_row(
         "speaker": turn["speaker"],
         "text": turn["text"],
         "gold": gold,
-        "gold_labels": [gold] if target is not None and gold else list(row.get("labels") or ([gold] if gold else [])),
+        "gold_labels": ([gold] if gold else [])
+        if target is not None
+        else list(row.get("labels") or ([gold] if gold else [])),
         "label_set": list(row["label_set"]),
         "open_vocabulary": open_vocab,
         "predicted": lenient.label,
@@ -257,10 +261,10 @@ def rows_from_texts(
 
 
 def generation_budget(rows: list[Row], max_new_tokens: int) -> int:
-    """`max_new_tokens`, raised for dialogue rows to what every asked turn's line needs (~6 tokens a turn):
-    a cap below it would cut the last turns off and count them as missing."""
+    """`max_new_tokens`, raised for dialogue rows to what every asked turn's line needs (number, colon, a label
+    of up to 4 tokens, newline: 8 a turn): a cap below it would cut the last turns off and count them missing."""
     turns = max((len(row["targets"]) for row in rows if is_dialogue_row(row)), default=0)
-    return max(max_new_tokens, 6 * turns + 8)
+    return max(max_new_tokens, 8 * turns + 8)
 
 
 def _predict_batch(batch: list[Row], backend: Backend, config: PredictConfig) -> list[dict[str, Any]]:

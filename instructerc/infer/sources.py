@@ -87,8 +87,9 @@ def example_id(row: Row, target: dict[str, Any] | None = None) -> str:
 
 
 def is_dialogue_row(row: Row) -> bool:
-    """A dialogue-unit row: one prompt, several target turns."""
-    return row.get("unit") == "dialogue"
+    """A dialogue-unit row: one prompt, several target turns (its answer format says so even where a stage kept
+    only some columns)."""
+    return row.get("unit") == "dialogue" or row.get("answer_format") == "turn_labels"
 
 
 def row_ids(row: Row) -> list[str]:

@@ -7,7 +7,9 @@ turn is read in the context of the labels chosen before it, as in generation, bu
 The prompt is read once; each turn costs two small forward passes.
 
 `bias` adds a per-label log-offset before the choice (a label-prior correction fitted on dev, `calibration.py`).
-Probabilities in the result are the model's own (the softmax of the log-likelihoods, without the bias).
+Probabilities in the result are the model's own (the softmax of the log-likelihoods, without the bias). The
+corrected choice is what later turns are conditioned on, so a correction also shifts later turns' scores a
+little from those it was fitted on; the benchmark measures the corrected decoding itself.
 """
 
 from __future__ import annotations
@@ -24,22 +26,36 @@ def _ids(tokenizer: Any, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def turn_pieces(tokenizer: Any, numbers: Sequence[int], labels: Sequence[str]) -> tuple[list[list[int]], int]:
-    """The token ids of each turn's prefix (without the newline that ends the line before) and the newline's id.
+def turn_pieces(
+    tokenizer: Any, messages: Messages, numbers: Sequence[int], labels: Sequence[str]
+) -> tuple[list[int], list[list[int]], int]:
+    """(prompt ids, each turn's prefix ids without the newline that ends the line before, the newline's id).
 
-    Scoring feeds the completion piece by piece, so the pieces must tokenize exactly like the whole completion
-    does in training; a tokenizer that merges across a piece boundary is refused rather than scored wrongly."""
+    Scoring feeds the completion piece by piece, so the pieces must tokenize exactly like the training text (the
+    chat template's rendering of prompt + completion) does, for every label; a tokenizer that merges across a
+    piece boundary is refused rather than scored wrongly."""
     newline = _ids(tokenizer, "\n")
     if len(newline) != 1:
         raise ValueError("dialogue score mode needs a tokenizer with a single newline token")
     prefixes = [_ids(tokenizer, turn_prefix(n, first=True)) for n in numbers]
-    pieces: list[int] = []
-    for k, (prefix, label) in enumerate(zip(prefixes, [labels[0]] * len(numbers), strict=True)):
-        pieces += ([] if k == 0 else newline) + prefix + _ids(tokenizer, turn_label_text(label))
-    whole = _ids(tokenizer, render_turn_answers([(n, labels[0]) for n in numbers]))
-    if pieces != whole:
-        raise ValueError("this tokenizer merges tokens across turn lines; use --mode generate for dialogue rows")
-    return prefixes, newline[0]
+
+    def pieces(label: str) -> list[int]:
+        ids: list[int] = []
+        for k, prefix in enumerate(prefixes):
+            ids += ([] if k == 0 else newline) + prefix + _ids(tokenizer, turn_label_text(label))
+        return ids
+
+    refused = ValueError("this tokenizer merges tokens across turn lines; use --mode generate for dialogue rows")
+    for label in labels:
+        if pieces(label) != _ids(tokenizer, render_turn_answers([(n, label) for n in numbers])):
+            raise refused
+    prompt = prompt_ids(tokenizer, messages)
+    answer = render_turn_answers([(n, labels[0]) for n in numbers])
+    training_text = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": answer}], tokenize=False)
+    expected = prompt + pieces(labels[0]) + [tokenizer.eos_token_id]
+    if _ids(tokenizer, training_text)[: len(expected)] != expected:
+        raise refused
+    return prompt, prefixes, newline[0]
 
 
 def score_turns(
@@ -58,11 +74,11 @@ def score_turns(
     labels = list(dict.fromkeys(labels))
     if not labels or not numbers:
         raise ValueError("dialogue score mode needs a non-empty label set and at least one turn")
-    prefixes, newline = turn_pieces(tokenizer, numbers, labels)
+    prompt, prefixes, newline = turn_pieces(tokenizer, messages, numbers, labels)
     label_ids = [_ids(tokenizer, turn_label_text(label)) for label in labels]
     offsets = [float((bias or {}).get(label, 0.0)) for label in labels]
     results: list[LabelScores] = []
-    pending, cache, seen = prompt_ids(tokenizer, messages), None, 0
+    pending, cache, seen = prompt, None, 0
     with torch.inference_mode():
         for k, prefix in enumerate(prefixes):
             pending = pending + prefix

@@ -60,6 +60,8 @@ def parse_turn_answers(
     """
     if mode not in ("strict", "lenient"):
         raise ValueError(f"mode must be 'strict' or 'lenient', got {mode!r}")
+    if not numbers:
+        return []
     ls = as_label_set(label_set)
     text = text or ""
     text = _from_json(text) or text

@@ -9,8 +9,9 @@ the trainer's bf16 autocast).
 The loss is the same token-mean cross-entropy (tests/test_completion_loss.py checks it against trl's).
 
 Used where it is exact and faster: one process (DDP needs the forward to pass through its wrapper), the plain
-`nll` loss, no label smoothing, no custom loss function, no MoE auxiliary loss. Anything else, and every GPU
-run, goes to trl's own `compute_loss`.
+`nll` loss, no label smoothing, no custom loss function, no MoE auxiliary loss, a plain Linear head (no LoRA on
+it) and no logit soft-capping or scaling in the model config, batches with an attention mask (not
+padding-free). Anything else, and every GPU run, goes to trl's own `compute_loss`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,25 @@ def completion_logits(model: Any, inputs: dict[str, Any]) -> tuple[torch.Tensor,
     return logits, targets[mask]
 
 
+# Config fields with which a model transforms its logits after the head (trl's fused head reads the same ones).
+_LOGIT_TRANSFORMS = (
+    "final_logit_softcapping",
+    "logit_scale",
+    "output_multiplier",
+    "lm_head_multiplier",
+    "logits_scaling",
+)
+
+
+def _plain_head(model: Any) -> bool:
+    """The LM head is a plain Linear (no LoRA on it) and the config neither soft-caps nor scales the logits: the
+    one-matmul loss is then exactly the model's."""
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = causal.config.get_text_config()
+    scaled = any(getattr(config, name, None) not in (None, 1.0) for name in _LOGIT_TRANSFORMS)
+    return type(causal.get_output_embeddings()) is torch.nn.Linear and not scaled
+
+
 class CompletionLossSFTTrainer(SFTTrainer):
     """trl's SFTTrainer with the CPU-fast completion loss (see the module docstring); everything else is trl's."""
 
@@ -51,10 +71,11 @@ class CompletionLossSFTTrainer(SFTTrainer):
             and self.compute_loss_func is None
             and not self.aux_loss_enabled
             and not torch.cuda.is_available()
+            and _plain_head(self.model)
         )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not self._fast_loss_applies(return_outputs):
+        if not self._fast_loss_applies(return_outputs) or "attention_mask" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         mode = "train" if self.model.training else "eval"
         with self.accelerator.autocast():
@@ -72,6 +93,6 @@ class CompletionLossSFTTrainer(SFTTrainer):
                 self._metrics[mode]["entropy"].append(entropy)
                 self._metrics[mode]["mean_token_accuracy"].append(accuracy)
             if mode == "train":
-                self._total_train_tokens += int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else 0
+                self._total_train_tokens += int(inputs["attention_mask"].sum())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return loss

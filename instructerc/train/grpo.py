@@ -38,6 +38,7 @@ REWARD_COLUMNS = (
     "answer_format",
     "open_vocabulary",
     "targets",
+    "unit",
 )
 
 

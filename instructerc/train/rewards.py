@@ -125,16 +125,18 @@ class LabelAccuracyReward:
     def __call__(self, completions: list, label: list, label_set: list, **kwargs: Any) -> list[float | None]:
         kwargs = {**kwargs, "label_set": label_set}
         n = len(completions)
-        if "targets" in kwargs and any(f == "turn_labels" for f in _column(kwargs, "answer_format", n)):
-            return self._per_turn(completions, kwargs)
+        per_turn = self._per_turn(completions, kwargs) if "targets" in kwargs else [None] * n
         parsed = _parse_rows(completions, kwargs, self.mode)
         golds, gold_lists = _column({"label": label}, "label", n), _column(kwargs, "labels", n)
         row_sets = zip(_column(kwargs, "label_set", n), _column(kwargs, "task", n), strict=True)
         sets = [_row_label_set(value, task) for value, task in row_sets]
         open_vocab = _column(kwargs, "open_vocabulary", n)
         scores: list[float | None] = []
-        for p, gold, gold_list, ls, ov in zip(parsed, golds, gold_lists, sets, open_vocab, strict=True):
-            if gold is None:
+        rows = zip(parsed, golds, gold_lists, sets, open_vocab, per_turn, strict=True)
+        for p, gold, gold_list, ls, ov, turns in rows:
+            if turns is not None:  # a dialogue-unit row: the mean over its asked turns
+                scores.append(turns)
+            elif gold is None:
                 scores.append(None)  # unlabeled row: nothing to reward
             elif not p.valid:
                 scores.append(0.0)
@@ -150,7 +152,8 @@ class LabelAccuracyReward:
         return scores
 
     def _per_turn(self, completions: list, kwargs: dict[str, Any]) -> list[float | None]:
-        """Dialogue-unit rows: the mean over asked turns of the utterance score (1, synonym credit or 0)."""
+        """Dialogue-unit rows: the mean over asked turns of the utterance score (1, synonym credit or 0); None for
+        other rows."""
         n = len(completions)
         scores: list[float | None] = []
         turn_rows = _turn_parses(completions, kwargs, self.mode)
@@ -158,7 +161,8 @@ class LabelAccuracyReward:
             turn_rows, _column(kwargs, "targets", n), _column(kwargs, "label_set", n), strict=True
         ):
             if turns is None:
-                raise ValueError("a batch mixes dialogue-unit rows with others; build one unit per dataset")
+                scores.append(None)
+                continue
             ls = _row_label_set(label_set, None)
             per_turn = []
             for p, target in zip(turns, targets, strict=True):
