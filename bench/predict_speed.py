@@ -1,34 +1,44 @@
-"""Benchmark prediction: utterances/s and weighted F1 on MELD dev with the embedded model.
+"""Benchmark prediction on MELD dev: utterances/s and weighted F1 per unit and decision rule, in one run.
 
-Three variants on the same N utterances (template emotion_label_only, no demonstrations), ratios to the first:
-  naive-loop   one `model.generate` per utterance, no batching (as InstructERC's inference script does)
-  batched      `predict --mode generate`: batched, left-padded greedy generation (`generate_chat`)
-  score        `predict --mode score`: no generation, the most likely label answer (one prompt pass each)
+Variants, all on the utterances of the first --dialogues dev dialogues (ratios to the first):
+  naive_loop          one `model.generate` per utterance prompt, no batching (InstructERC's inference script)
+  utterance_score     `predict --mode score` on utterance prompts (one prompt pass per utterance)
+  dialogue_generate   `predict` on dialogue-unit prompts: one batched greedy generation per conversation
+  dialogue_score      `predict --mode score` on dialogue-unit prompts: one pass per conversation, label slots scored
+  dialogue_generate_vllm  (--vllm) dialogue_generate through offline vLLM (.venv-vllm); start-up not timed
 
-    python bench/predict_speed.py --data_dir ../shared/data/meld [--n 200] [--repeats 3]
+    python bench/predict_speed.py --dialogue_model outputs/sft/meld_dialogue [--utterance_model embedded]
 
-Model loading and dataset building are not timed; medians over --repeats are reported.
+Utterance prompts are `emotion_label_only` with a 12-turn window (the utterance recipe's prompts without
+demonstrations); dialogue prompts are configs/data/meld_dialogue.yaml's. Each unit is predicted by a model trained
+for it: --utterance_model for the utterance variants (default: the embedded base model, which has never been
+fine-tuned, so its F1 is only a floor), --dialogue_model for the dialogue variants. Model loading and dataset
+building are not timed; medians over --repeats. Figures go to docs/benchmarks/predict_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import dataclasses
+import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from meld_dev import build_meld_dev
+from meld_recipe import _cpu
 
+from instructerc.config import BuildDataConfig
+from instructerc.data_builders.build import build_dataset
 from instructerc.eval.metrics import closed_set_scores
 from instructerc.infer.predict import PredictConfig, TransformersBackend, predict
+from instructerc.infer.sources import load_built_rows
 from instructerc.infer.writer import read_jsonl
 from instructerc.parsing import label_set_from_list, parse_output
 
 
 def naive_loop(backend: TransformersBackend, rows: list[dict], max_new_tokens: int) -> list[str | None]:
-    """One prompt at a time through `model.generate`: the baseline the batched and score modes are compared to."""
+    """One prompt at a time through `model.generate`: the baseline the other variants are compared to."""
     import torch
 
     model, tokenizer = backend.model, backend.tokenizer
@@ -51,73 +61,111 @@ def naive_loop(backend: TransformersBackend, rows: list[dict], max_new_tokens: i
     return predicted
 
 
+def build(meld_dir: str, out: Path, template: str, window: int, n_dialogues: int) -> list[dict]:
+    build_dataset(
+        BuildDataConfig(
+            dataset="meld",
+            data_dir=meld_dir,
+            output_dir=str(out),
+            splits=["validation"],
+            template=template,
+            window=window,
+            n_demos=0,
+            max_prompt_tokens=768,
+            max_dialogues=n_dialogues,
+            show_progress=False,
+        )
+    )
+    return load_built_rows(out, "validation")
+
+
 def run_predict(config: PredictConfig, backend: TransformersBackend) -> tuple[float, list[str | None]]:
     Path(config.output).unlink(missing_ok=True)  # a fresh file each repeat: nothing to resume
     summary = predict(config, backend)
     return summary.predict_seconds, [row["predicted"] for row in read_jsonl(config.output)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", default="../shared/data/meld")
-    parser.add_argument("--n", type=int, default=200, help="dev utterances")
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--dtype", default="auto")
-    args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "data"
-        rows = build_meld_dev(args.data_dir, data_dir, args.n)
-        gold, labels = [r["label"] for r in rows], rows[0]["label_set"]
-        common = {
-            "dataset_dir": str(data_dir),
-            "limit": args.n,
-            "batch_size": args.batch_size,
-            "max_new_tokens": args.max_new_tokens,
-            "threads": args.threads,
-            "model_dtype": args.dtype,
-            "show_progress": False,
-        }
-        backend = TransformersBackend.from_config(PredictConfig(output="-", **common))
-        variants = {
-            "naive-loop": lambda: _timed(lambda: naive_loop(backend, rows, args.max_new_tokens)),
-            "batched": lambda: run_predict(PredictConfig(output=f"{tmp}/gen.jsonl", **common), backend),
-            "score": lambda: run_predict(PredictConfig(output=f"{tmp}/score.jsonl", mode="score", **common), backend),
-        }
-        results: dict[str, tuple[float, dict]] = {}
-        for name, run in variants.items():
-            times, scores = [], {}
-            for _ in range(args.repeats):
-                seconds, predicted = run()
-                times.append(seconds)
-                scores = closed_set_scores(gold, predicted, labels)
-            results[name] = (statistics.median(times), scores)
-
-    import torch
-
-    print(
-        f"\n{len(rows)} MELD dev utterances, embedded model ({args.dtype}), {torch.get_num_threads()} threads, "
-        f"batch {args.batch_size}, max_new_tokens {args.max_new_tokens}, median of {args.repeats}, "
-        f"{platform.processor() or platform.machine()}\n"
-    )
-    print("| variant | seconds | utterances/s | vs naive-loop | weighted F1 | invalid rate |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    base = len(rows) / results["naive-loop"][0]
-    for name, (seconds, scores) in results.items():
-        rate = len(rows) / seconds
-        print(
-            f"| {name} | {seconds:.1f} | {rate:.2f} | {rate / base:.2f}x | "
-            f"{scores['weighted_f1']:.3f} | {scores['invalid_rate']:.2f} |"
-        )
+def run_vllm(config: PredictConfig) -> tuple[float, list[str | None]]:
+    Path(config.output).unlink(missing_ok=True)
+    summary = predict(dataclasses.replace(config, backend="vllm"))
+    return summary.predict_seconds, [row["predicted"] for row in read_jsonl(config.output)]
 
 
 def _timed(fn):
     started = time.perf_counter()
     predicted = fn()
     return time.perf_counter() - started, predicted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", default="../shared/data/meld")
+    parser.add_argument("--dialogues", type=int, default=20, help="first N dev dialogues")
+    parser.add_argument("--utterance_model", default="embedded")
+    parser.add_argument("--dialogue_model", required=True)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--vllm", action="store_true", help="add dialogue generation through offline vLLM")
+    parser.add_argument("--json", default="docs/benchmarks/predict_speed.json")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        utterance_rows = build(args.data_dir, Path(tmp) / "utt", "emotion_label_only", 12, args.dialogues)
+        dialogue_rows = build(args.data_dir, Path(tmp) / "dia", "emotion_dialogue", 4, args.dialogues)
+        gold, labels = [r["label"] for r in utterance_rows], utterance_rows[0]["label_set"]
+        common = {"threads": args.threads, "show_progress": False, "batch_size": 8}
+
+        def config(data: str, model: str, name: str, **kwargs) -> PredictConfig:
+            return PredictConfig(
+                output=f"{tmp}/{name}.jsonl", dataset_dir=f"{tmp}/{data}", model=model, **common, **kwargs
+            )
+
+        utterance = TransformersBackend.from_config(config("utt", args.utterance_model, "-"))
+        dialogue = TransformersBackend.from_config(config("dia", args.dialogue_model, "-"))
+        variants = {
+            "naive_loop": lambda: _timed(lambda: naive_loop(utterance, utterance_rows, 16)),
+            "utterance_score": lambda: run_predict(config("utt", args.utterance_model, "us", mode="score"), utterance),
+            "dialogue_generate": lambda: run_predict(config("dia", args.dialogue_model, "dg"), dialogue),
+            "dialogue_score": lambda: run_predict(config("dia", args.dialogue_model, "ds", mode="score"), dialogue),
+        }
+        if args.vllm:  # predict starts the engine itself; its start-up is outside predict_seconds
+            variants["dialogue_generate_vllm"] = lambda: run_vllm(config("dia", args.dialogue_model, "dv"))
+        results: dict[str, dict] = {}
+        for name, run in variants.items():
+            times, scores = [], {}
+            for _ in range(args.repeats):
+                seconds, predicted = run()
+                times.append(seconds)
+                scores = closed_set_scores(gold, predicted, labels)
+            seconds = statistics.median(times)
+            model = args.dialogue_model if name.startswith("dialogue") else args.utterance_model
+            if name == "dialogue_generate_vllm":
+                model += " (vLLM)"
+            results[name] = {"seconds": seconds, "utterances_per_s": len(gold) / seconds, "model": model} | scores
+
+    base = results["naive_loop"]["utterances_per_s"]
+    for figures in results.values():
+        figures["vs_naive_loop"] = figures["utterances_per_s"] / base
+    report = {
+        "cpu": _cpu(),
+        "utterances": len(gold),
+        "dialogues": args.dialogues,
+        "prompt_tokens": {
+            "utterance": statistics.median(r["prompt_tokens"] for r in utterance_rows),
+            "dialogue_per_utterance": sum(r["prompt_tokens"] for r in dialogue_rows) / len(gold),
+        },
+        "variants": results,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{len(gold)} MELD dev utterances ({args.dialogues} dialogues), {report['cpu']}\n")
+    print("| variant | model | utterances/s | vs naive_loop | weighted F1 | invalid rate |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, f in results.items():
+        print(
+            f"| {name} | {f['model']} | {f['utterances_per_s']:.2f} | {f['vs_naive_loop']:.1f}x | "
+            f"{f['weighted_f1']:.3f} | {f['invalid_rate']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -330,13 +330,14 @@ def predict(config: PredictConfig, backend: Backend | None = None) -> PredictSum
 
                 torch.manual_seed(config.seed)  # sampling runs repeat (from the same starting point)
                 predict_started = time.perf_counter()
-                with tqdm(total=len(pending), desc="predict", unit="utt", disable=not config.show_progress) as bar:
+                utterances = sum(len(row_ids(row)) for row in pending)  # a dialogue row holds several
+                with tqdm(total=utterances, desc="predict", unit="utt", disable=not config.show_progress) as bar:
                     for start in range(0, len(pending), config.batch_size):
                         batch = pending[start : start + config.batch_size]
                         out = [r for r in _predict_batch(batch, backend, config) if not writer.done(r["id"])]
                         written += writer.append(out)
                         invalid += sum(not r["valid"] for r in out)
-                        bar.update(len(batch))
+                        bar.update(sum(len(row_ids(row)) for row in batch))
             finally:
                 if owned:
                     backend.close()
