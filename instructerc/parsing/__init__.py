@@ -7,7 +7,6 @@ label (in particular not to "neutral", which would inflate the majority class).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -27,6 +26,7 @@ from instructerc.parsing.text import (
     ExactLabelSet,
     as_label_set,
     clean_answer,
+    json_object,
     label_mentions,
     label_set_from_list,
 )
@@ -90,14 +90,8 @@ def _lenient_fallback(
 def _from_json(text: str, answer_format: str) -> str | None:
     """A JSON answer object (structured outputs: {"rationale": ..., "label": ...} or "labels": [...]) rendered
     in the tagged answer format, so that it is read by the same rules; None when `text` is not one."""
-    stripped = text.strip()
-    if not (stripped.startswith("{") and stripped.endswith("}")):
-        return None
-    try:
-        data = json.loads(stripped)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = json_object(text)
+    if data is None:
         return None
     answer = data.get("label", data.get("labels"))
     rationale = data.get("rationale")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,3 +113,15 @@ def label_mentions(text: str, label_set: LabelSet | Sequence[str]) -> list[str]:
             break
         i += 1
     return found
+
+
+def json_object(text: str) -> dict | None:
+    """The JSON object that `text` is (structured outputs answer with one), or None when it is not one."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -8,7 +8,6 @@ the answer not well formed. A JSON object of turn numbers to labels (structured 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -17,7 +16,7 @@ from instructerc.answer_format import render_turn_answers
 from instructerc.labels import LabelSet
 from instructerc.parsing.closed_set import read_closed_answer
 from instructerc.parsing.result import ParsedOutput
-from instructerc.parsing.text import as_label_set
+from instructerc.parsing.text import as_label_set, json_object
 
 # "3: joy", "3. joy", "3) joy", "Utterance 3: joy", "- 3: joy"; the label is the rest of the line.
 _TURN_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:utterance\s*|turn\s*)?(\d+)\s*[:.)=-]\s*(.*?)\s*$", re.I)
@@ -25,14 +24,8 @@ _TURN_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:utterance\s*|turn\s*)?(\d+)\s*[:.)=
 
 def _from_json(text: str) -> str | None:
     """A structured-output answer {"1": "joy", "2": "neutral"} as turn lines, so the same rules read it."""
-    stripped = text.strip()
-    if not (stripped.startswith("{") and stripped.endswith("}")):
-        return None
-    try:
-        data = json.loads(stripped)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not all(str(k).strip().isdigit() and isinstance(v, str) for k, v in data.items()):
+    data = json_object(text)
+    if data is None or not all(str(k).strip().isdigit() and isinstance(v, str) for k, v in data.items()):
         return None
     return render_turn_answers([(int(k), v) for k, v in data.items()]) if data else None
 
