@@ -26,13 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from meld_dev import build_meld_dev
 from meld_recipe import _cpu
 
-from instructerc.config import BuildDataConfig
-from instructerc.data_builders.build import build_dataset
 from instructerc.eval.metrics import closed_set_scores
 from instructerc.infer.predict import PredictConfig, TransformersBackend, predict
-from instructerc.infer.sources import load_built_rows
 from instructerc.infer.writer import read_jsonl
 from instructerc.parsing import label_set_from_list, parse_output
 
@@ -59,24 +57,6 @@ def naive_loop(backend: TransformersBackend, rows: list[dict], max_new_tokens: i
         label_set = label_set_from_list(tuple(row["label_set"]))
         predicted.append(parse_output(text, label_set, answer_format=row["answer_format"]).label)
     return predicted
-
-
-def build(meld_dir: str, out: Path, template: str, window: int, n_dialogues: int) -> list[dict]:
-    build_dataset(
-        BuildDataConfig(
-            dataset="meld",
-            data_dir=meld_dir,
-            output_dir=str(out),
-            splits=["validation"],
-            template=template,
-            window=window,
-            n_demos=0,
-            max_prompt_tokens=768,
-            max_dialogues=n_dialogues,
-            show_progress=False,
-        )
-    )
-    return load_built_rows(out, "validation")
 
 
 def run_predict(config: PredictConfig, backend: TransformersBackend) -> tuple[float, list[str | None]]:
@@ -110,8 +90,11 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        utterance_rows = build(args.data_dir, Path(tmp) / "utt", "emotion_label_only", 12, args.dialogues)
-        dialogue_rows = build(args.data_dir, Path(tmp) / "dia", "emotion_dialogue", 4, args.dialogues)
+        common_build = {"max_prompt_tokens": 768, "max_dialogues": args.dialogues}
+        utterance_rows = build_meld_dev(args.data_dir, Path(tmp) / "utt", window=12, **common_build)
+        dialogue_rows = build_meld_dev(
+            args.data_dir, Path(tmp) / "dia", template="emotion_dialogue", window=4, **common_build
+        )
         gold, labels = [r["label"] for r in utterance_rows], utterance_rows[0]["label_set"]
         common = {"threads": args.threads, "show_progress": False, "batch_size": 8}
 

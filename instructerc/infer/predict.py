@@ -267,13 +267,14 @@ def generation_budget(rows: list[Row], max_new_tokens: int) -> int:
     return max(max_new_tokens, 8 * turns + 8)
 
 
-def _predict_batch(batch: list[Row], backend: Backend, config: PredictConfig) -> list[dict[str, Any]]:
+def _predict_batch(
+    batch: list[Row], backend: Backend, config: PredictConfig, bias: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
     if config.mode == "generate":
         budget = generation_budget(batch, config.max_new_tokens)
         texts = backend.generate(batch, dataclasses.replace(config, max_new_tokens=budget))
         return rows_from_texts(batch, texts, config, backend.name)
     out = []
-    bias = load_calibration(config.calibration) if config.calibration else None
     for row in batch:  # one prompt at a time: its forward pass dominates, and batching would cost exactness
         if row.get("open_vocabulary"):
             raise ValueError(f"score mode needs a closed label set; {example_id(row)} is open vocabulary")
@@ -329,12 +330,14 @@ def predict(config: PredictConfig, backend: Backend | None = None) -> PredictSum
                 import torch
 
                 torch.manual_seed(config.seed)  # sampling runs repeat (from the same starting point)
+                bias = load_calibration(config.calibration) if config.calibration else None  # read once
                 predict_started = time.perf_counter()
                 utterances = sum(len(row_ids(row)) for row in pending)  # a dialogue row holds several
                 with tqdm(total=utterances, desc="predict", unit="utt", disable=not config.show_progress) as bar:
                     for start in range(0, len(pending), config.batch_size):
                         batch = pending[start : start + config.batch_size]
-                        out = [r for r in _predict_batch(batch, backend, config) if not writer.done(r["id"])]
+                        predicted = _predict_batch(batch, backend, config, bias)
+                        out = [r for r in predicted if not writer.done(r["id"])]
                         written += writer.append(out)
                         invalid += sum(not r["valid"] for r in out)
                         bar.update(sum(len(row_ids(row)) for row in batch))
